@@ -1,0 +1,85 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Ttt.Cpu;
+
+/// <summary>
+/// Host storage: a pinned managed array whose first element is 64-byte aligned. Pinned (on the pinned object heap)
+/// so that native code and device copies may take its address; managed so that the garbage collector frees it when
+/// no tensor refers to it. Kernels address it through <c>ref</c>s, which keep it alive while they run.
+/// </summary>
+public sealed class CpuStorage : Storage
+{
+    private const int AlignBytes = 64;
+    private readonly Array _array;
+    private readonly int _start; // element index of the aligned first element inside _array
+
+    private CpuStorage(DType dtype, long length, Array array, int start) : base(dtype, length)
+    {
+        _array = array;
+        _start = start;
+    }
+
+    /// <inheritdoc/>
+    public override Device Device => Device.Cpu;
+
+    /// <inheritdoc/>
+    public override IBackend Backend => CpuBackends.Current;
+
+    /// <summary>Allocates <paramref name="length"/> elements, zero-filled when <paramref name="zero"/> is set.</summary>
+    public static CpuStorage Allocate(DType dtype, long length, bool zero = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length > Array.MaxLength - AlignBytes)
+            throw new OutOfMemoryException($"a CPU tensor of {length} {dtype.Name()} elements exceeds the largest supported storage ({Array.MaxLength - AlignBytes} elements)");
+        return dtype switch
+        {
+            DType.Float32 => Create<float>(length, zero),
+            DType.Float64 => Create<double>(length, zero),
+            DType.Int64 => Create<long>(length, zero),
+            _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
+        };
+    }
+
+    private static unsafe CpuStorage Create<T>(long length, bool zero) where T : unmanaged
+    {
+        int pad = AlignBytes / sizeof(T);
+        var array = zero
+            ? GC.AllocateArray<T>((int)length + pad, pinned: true)
+            : GC.AllocateUninitializedArray<T>((int)length + pad, pinned: true);
+        nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        int misalign = (int)(address % AlignBytes);
+        int start = misalign == 0 ? 0 : (AlignBytes - misalign) / sizeof(T);
+        return new CpuStorage(DTypes.Of<T>(), length, array, start);
+    }
+
+    /// <summary>A reference to element 0 (typed; <typeparamref name="T"/> must match the dtype).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref T Ref<T>() where T : unmanaged
+    {
+        CheckType<T>();
+        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Unsafe.As<T[]>(_array)), _start);
+    }
+
+    /// <summary>The elements as a span.</summary>
+    public Span<T> Span<T>() where T : unmanaged => MemoryMarshal.CreateSpan(ref Ref<T>(), (int)Length);
+
+    /// <summary>The address of element 0 (the storage is pinned; keep the storage alive while using it).</summary>
+    public unsafe nint Pointer => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array)) + _start * DType.SizeOf();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CheckType<T>() where T : unmanaged
+    {
+        if (_array is not T[])
+            ThrowType(typeof(T));
+    }
+
+    private void ThrowType(Type t) =>
+        throw new InvalidOperationException($"storage holds {DType.Name()} elements, not {t.Name}");
+
+    /// <inheritdoc/>
+    protected override void Release()
+    {
+        // Managed memory: the collector frees it once unreachable. Nothing to do eagerly.
+    }
+}
