@@ -172,10 +172,12 @@ public static class DeterministicMath
         if (double.IsNaN(x)) return x;
         if (x > 709.7) return double.PositiveInfinity;
         if (x < -745) return 0;
-        // x = k·ln2 + r, |r| ≤ ln2/2; eʳ by Taylor series, then scale by 2^k.
+        // x = k·ln2 + r, |r| ≤ ln2/2; eʳ by Taylor series, then scale by 2^k. ln 2 is split into a high part with
+        // trailing zero bits (so k·Ln2Hi is exact) and a low correction (Cody–Waite reduction, as in fdlibm).
+        const double Ln2Hi = 6.93147180369123816490e-01, Ln2Lo = 1.90821492927058770002e-10;
         double kf = Math.Round(x / Ln2);
         int k = (int)kf;
-        double r = x - kf * Ln2;
+        double r = (x - kf * Ln2Hi) - kf * Ln2Lo;
         double term = 1, sum = 1;
         for (int i = 1; i <= 20; i++)
         {
