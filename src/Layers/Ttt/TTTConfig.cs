@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Ttt.Models;
+
+/// <summary>
+/// The TTT model configuration with the official field names and defaults of the PyTorch <c>TTTConfig</c>
+/// (spec §2.4), read from and written to <c>config.json</c>. Unknown fields are kept and written back.
+/// </summary>
+public sealed class TTTConfig
+{
+    /// <summary>Vocabulary size V.</summary>
+    public int VocabSize { get; set; } = 32000;
+    /// <summary>Model width D.</summary>
+    public int HiddenSize { get; set; } = 2048;
+    /// <summary>SwiGLU hidden width.</summary>
+    public int IntermediateSize { get; set; } = 5504;
+    /// <summary>Number of blocks.</summary>
+    public int NumHiddenLayers { get; set; } = 24;
+    /// <summary>Heads H (head dim d = D/H).</summary>
+    public int NumAttentionHeads { get; set; } = 32;
+    /// <summary>Feed-forward activation (only "silu" is supported).</summary>
+    public string HiddenAct { get; set; } = "silu";
+    /// <summary>Unused by TTT (RoPE runs modulo the mini-batch); kept for the attention baseline.</summary>
+    public int MaxPositionEmbeddings { get; set; } = 2048;
+    /// <summary>Std of the normal init of dense kernels and embeddings.</summary>
+    public double InitializerRange { get; set; } = 0.02;
+    /// <summary>Epsilon of the RMSNorms.</summary>
+    public double RmsNormEps { get; set; } = 1e-6;
+    /// <summary>Tie the LM head to the embedding.</summary>
+    public bool TieWordEmbeddings { get; set; } = true;
+    /// <summary>RoPE base θ.</summary>
+    public double RopeTheta { get; set; } = 10000;
+    /// <summary>GELU output gate (Mamba backbone).</summary>
+    public bool UseGate { get; set; }
+    /// <summary>One Q/K projection with two causal convs (Mamba backbone).</summary>
+    public bool ShareQk { get; set; }
+    /// <summary>"linear" (TTT-Linear) or "mlp" (TTT-MLP).</summary>
+    public string TttLayerType { get; set; } = "linear";
+    /// <summary>η_base of the inner learning rate.</summary>
+    public double TttBaseLr { get; set; } = 1.0;
+    /// <summary>Inner mini-batch size K.</summary>
+    public int MiniBatchSize { get; set; } = 16;
+    /// <summary>Conv sub-layer before the TTT layer (Mamba backbone).</summary>
+    public bool PreConv { get; set; }
+    /// <summary>Width of every causal conv.</summary>
+    public int ConvKernel { get; set; } = 4;
+    /// <summary>Scan checkpointing: keep one state every this many mini-batches during training (0: keep all).</summary>
+    public int ScanCheckpointGroupSize { get; set; }
+    /// <summary>Beginning-of-sequence token id.</summary>
+    public int? BosTokenId { get; set; } = 1;
+    /// <summary>End-of-sequence token id.</summary>
+    public int? EosTokenId { get; set; } = 2;
+    /// <summary>Padding token id.</summary>
+    public int? PadTokenId { get; set; }
+
+    /// <summary>Fields of the file this config did not model, written back unchanged.</summary>
+    public Dictionary<string, JsonNode?> Extra { get; } = [];
+
+    /// <summary>Head dim d = D / H.</summary>
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+
+    /// <summary>True for the Mamba backbone (all three flags on).</summary>
+    public bool IsMambaBackbone => PreConv && ShareQk && UseGate;
+
+    /// <summary>Checks ranges and consistency; throws naming the field.</summary>
+    public void Validate(string source = "config")
+    {
+        void Positive(string name, double v)
+        {
+            if (!(v > 0) || double.IsInfinity(v)) throw new InvalidDataException($"{source}: {name} must be positive, got {v.ToString(CultureInfo.InvariantCulture)}");
+        }
+        Positive("vocab_size", VocabSize);
+        Positive("hidden_size", HiddenSize);
+        Positive("intermediate_size", IntermediateSize);
+        Positive("num_hidden_layers", NumHiddenLayers);
+        Positive("num_attention_heads", NumAttentionHeads);
+        Positive("mini_batch_size", MiniBatchSize);
+        Positive("conv_kernel", ConvKernel);
+        Positive("rope_theta", RopeTheta);
+        Positive("ttt_base_lr", TttBaseLr);
+        Positive("rms_norm_eps", RmsNormEps);
+        if (!(InitializerRange >= 0)) throw new InvalidDataException($"{source}: initializer_range must be ≥ 0");
+        if (HiddenSize % NumAttentionHeads != 0)
+            throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
+        if (HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dim {HeadDim} must be even for RoPE");
+        if (TttLayerType is not ("linear" or "mlp"))
+            throw new InvalidDataException($"{source}: ttt_layer_type must be \"linear\" or \"mlp\", got \"{TttLayerType}\"");
+        if (HiddenAct != "silu") throw new InvalidDataException($"{source}: hidden_act \"{HiddenAct}\" is not supported (only \"silu\")");
+        if (ScanCheckpointGroupSize < 0) throw new InvalidDataException($"{source}: scan_checkpoint_group_size must be ≥ 0");
+        const long limit = 1L << 34;
+        if ((long)VocabSize * HiddenSize > limit || (long)HiddenSize * IntermediateSize > limit || NumHiddenLayers > 10000)
+            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab {VocabSize}, hidden {HiddenSize}, intermediate {IntermediateSize}, layers {NumHiddenLayers})");
+    }
+
+    private static readonly (string Name, Func<TTTConfig, JsonNode?> Get, Action<TTTConfig, JsonNode> Set)[] Fields =
+    [
+        ("vocab_size", c => c.VocabSize, (c, n) => c.VocabSize = n.GetValue<int>()),
+        ("hidden_size", c => c.HiddenSize, (c, n) => c.HiddenSize = n.GetValue<int>()),
+        ("intermediate_size", c => c.IntermediateSize, (c, n) => c.IntermediateSize = n.GetValue<int>()),
+        ("num_hidden_layers", c => c.NumHiddenLayers, (c, n) => c.NumHiddenLayers = n.GetValue<int>()),
+        ("num_attention_heads", c => c.NumAttentionHeads, (c, n) => c.NumAttentionHeads = n.GetValue<int>()),
+        ("hidden_act", c => c.HiddenAct, (c, n) => c.HiddenAct = n.GetValue<string>()),
+        ("max_position_embeddings", c => c.MaxPositionEmbeddings, (c, n) => c.MaxPositionEmbeddings = n.GetValue<int>()),
+        ("initializer_range", c => c.InitializerRange, (c, n) => c.InitializerRange = n.GetValue<double>()),
+        ("rms_norm_eps", c => c.RmsNormEps, (c, n) => c.RmsNormEps = n.GetValue<double>()),
+        ("tie_word_embeddings", c => c.TieWordEmbeddings, (c, n) => c.TieWordEmbeddings = n.GetValue<bool>()),
+        ("rope_theta", c => c.RopeTheta, (c, n) => c.RopeTheta = n.GetValue<double>()),
+        ("use_gate", c => c.UseGate, (c, n) => c.UseGate = n.GetValue<bool>()),
+        ("share_qk", c => c.ShareQk, (c, n) => c.ShareQk = n.GetValue<bool>()),
+        ("ttt_layer_type", c => c.TttLayerType, (c, n) => c.TttLayerType = n.GetValue<string>()),
+        ("ttt_base_lr", c => c.TttBaseLr, (c, n) => c.TttBaseLr = n.GetValue<double>()),
+        ("mini_batch_size", c => c.MiniBatchSize, (c, n) => c.MiniBatchSize = n.GetValue<int>()),
+        ("pre_conv", c => c.PreConv, (c, n) => c.PreConv = n.GetValue<bool>()),
+        ("conv_kernel", c => c.ConvKernel, (c, n) => c.ConvKernel = n.GetValue<int>()),
+        ("scan_checkpoint_group_size", c => c.ScanCheckpointGroupSize, (c, n) => c.ScanCheckpointGroupSize = n.GetValue<int>()),
+        ("bos_token_id", c => c.BosTokenId, (c, n) => c.BosTokenId = n.GetValue<int>()),
+        ("eos_token_id", c => c.EosTokenId, (c, n) => c.EosTokenId = n.GetValue<int>()),
+        ("pad_token_id", c => c.PadTokenId, (c, n) => c.PadTokenId = n.GetValue<int>()),
+    ];
+
+    /// <summary>Parses config.json text; <paramref name="source"/> names the file in errors.</summary>
+    public static TTTConfig Parse(string json, string source = "config.json")
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: not valid JSON ({e.Message})", e);
+        }
+        if (root is not JsonObject obj) throw new InvalidDataException($"{source}: expected a JSON object at the top level");
+        var config = new TTTConfig();
+        var known = Fields.ToDictionary(f => f.Name);
+        foreach (var (key, value) in obj)
+        {
+            if (known.TryGetValue(key, out var field))
+            {
+                if (value is null) continue; // null keeps the default (e.g. pad_token_id)
+                try
+                {
+                    field.Set(config, value);
+                }
+                catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException)
+                {
+                    throw new InvalidDataException($"{source}: field \"{key}\" has an invalid value {value.ToJsonString()} ({e.Message})", e);
+                }
+            }
+            else config.Extra[key] = value?.DeepClone();
+        }
+        config.Validate(source);
+        return config;
+    }
+
+    /// <summary>Reads and validates a config.json file.</summary>
+    public static TTTConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"config file not found: {path}", path);
+        var info = new FileInfo(path);
+        if (info.Length > 1 << 20) throw new InvalidDataException($"{path}: {info.Length} bytes is too large for a config file");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>The config as JSON with the official field names.</summary>
+    public string ToJson()
+    {
+        var obj = new JsonObject();
+        foreach (var (name, get, _) in Fields) obj[name] = get(this);
+        obj["model_type"] ??= "ttt";
+        foreach (var (k, v) in Extra) obj[k] = v?.DeepClone();
+        return obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>A copy.</summary>
+    public TTTConfig Clone() => Parse(ToJson(), "clone");
+}
