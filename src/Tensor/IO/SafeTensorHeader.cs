@@ -172,7 +172,7 @@ internal static class SafeTensorHeader
         if (end - begin != bytesNeeded)
         {
             throw Fail(source,
-                $"tensor '{Clip(name)}' declares shape {ShapeUtil.Format(shape)} ({elements} elements = {bytesNeeded} bytes as {dtype.HeaderName()}) " +
+                $"tensor '{Clip(name)}' declares shape {ShapeUtil.Format(shape)} ({elements} element{(elements == 1 ? "" : "s")} = {bytesNeeded} bytes as {dtype.HeaderName()}) " +
                 $"but its byte range [{begin}, {end}) holds {end - begin} bytes", name);
         }
         if (elements > MaxElements)
