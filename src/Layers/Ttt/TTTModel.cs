@@ -137,14 +137,17 @@ public sealed class TTTModel : Module
     /// <summary>Final RMSNorm.</summary>
     public RmsNorm Norm { get; }
 
-    /// <summary>ids [B, T] → final hidden states [B, T, D]; optionally every block's output.</summary>
+    /// <summary>
+    /// ids [B, T] → final hidden states [B, T, D]. When <paramref name="hiddenStates"/> is given it receives the
+    /// output of every block and then the final norm's output (layers + 1 tensors).
+    /// </summary>
     public Tensor Forward(Tensor ids, List<Tensor>? hiddenStates = null, TTTCache? cache = null)
     {
         var h = EmbedTokens.Forward(ids);
         for (int i = 0; i < Layers.Length; i++)
         {
-            hiddenStates?.Add(h);
             h = cache is null ? Layers[i].Forward(h) : Layers[i].Forward(h, cache.Blocks[i]);
+            hiddenStates?.Add(h);
         }
         var result = Norm.Forward(h);
         hiddenStates?.Add(result);
