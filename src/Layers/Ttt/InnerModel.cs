@@ -96,6 +96,15 @@ public sealed class MlpInner : InnerModel
     /// <inheritdoc/>
     public override string Kind => "mlp";
 
+    /// <summary>
+    /// Use the exact GELU derivative in the analytic gradient instead of the official truncated constants
+    /// (default false, as the official code and the golden cases). With it the dual form equals the autograd
+    /// inner loop to rounding; without it they differ by about 1e-10 relative.
+    /// </summary>
+    public bool ExactGeluDerivative { get; init; }
+
+    private Tensor GeluPrime(Tensor z) => ExactGeluDerivative ? z.GeluDerivative() : TttMath.GeluBackwardOfficial(z);
+
     /// <inheritdoc/>
     public override IReadOnlyList<InnerParameter> Parameters { get; } =
     [
@@ -119,7 +128,7 @@ public sealed class MlpInner : InnerModel
         var x2 = z1.Gelu();
         var z2 = Tensor.Matmul(x2, w2) + b2;                               // [B,H,K,d]
         var g2 = TttMath.LnL2Grad(z2, v - k, gamma, beta);                 // ∂ℓ/∂Z2
-        var g1 = Tensor.Matmul(g2, w2.MT) * TttMath.GeluBackwardOfficial(z1); // ∂ℓ/∂Z1
+        var g1 = Tensor.Matmul(g2, w2.MT) * GeluPrime(z1);              // ∂ℓ/∂Z1
         var etaTril = eta.Tril();
         var attn1 = Tensor.Matmul(q, k.MT).Tril();
         var b1Bar = b1 - Tensor.Matmul(etaTril, g1);
@@ -147,7 +156,31 @@ public sealed class MlpInner : InnerModel
         var x2 = z1.Gelu();
         var z2 = Tensor.Matmul(x2, theta[2]) + theta[3];
         var g2 = TttMath.LnL2Grad(z2, target, gamma, beta);
-        var g1 = Tensor.Matmul(g2, theta[2].MT) * TttMath.GeluBackwardOfficial(z1);
+        var g1 = Tensor.Matmul(g2, theta[2].MT) * GeluPrime(z1);
         return [k.Unsqueeze(-1) * g1.Unsqueeze(-2), g1.Unsqueeze(-2), x2.Unsqueeze(-1) * g2.Unsqueeze(-2), g2.Unsqueeze(-2)];
     }
+}
+
+/// <summary>
+/// A gated linear inner model, not in the official code: f_res(x) = (x·Wv + bv) ⊙ σ(x·Wg + bg), with
+/// Wv, Wg [d, d] (Wv ~ N(0, 0.02), Wg = 0 so the gate starts at ½ everywhere). It has no hand-written dual form:
+/// the layer trains it with the autograd inner loop (gradients of gradients).
+/// </summary>
+public sealed class GatedLinearInner : InnerModel
+{
+    /// <inheritdoc/>
+    public override string Kind => "gated-linear";
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<InnerParameter> Parameters { get; } =
+    [
+        new("Wv", d => [d, d], 0.02),
+        new("bv", d => [1, d], 0),
+        new("Wg", d => [d, d], 0),
+        new("bg", d => [1, d], 0),
+    ];
+
+    /// <inheritdoc/>
+    public override Tensor Forward(IReadOnlyList<Tensor> theta, Tensor x) =>
+        (Tensor.Matmul(x, theta[0]) + theta[1]) * (Tensor.Matmul(x, theta[2]) + theta[3]).Sigmoid();
 }

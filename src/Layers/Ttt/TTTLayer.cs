@@ -230,6 +230,20 @@ public sealed class TTTLayer : Module
     // ------------------------------------------------------------------ decoding (primal form, spec §1.11)
 
     /// <summary>
+    /// The hidden state after the last processed token, θ_i = θ_start − τ_i·S (θ_start at a mini-batch boundary):
+    /// the same quantity the full-sequence forward carries.
+    /// </summary>
+    public Tensor[] CurrentState(TTTLayerCache cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (cache.Start is null) throw new InvalidOperationException("ttt layer: the cache is empty");
+        int i = (int)(cache.Position % K);
+        if (i == 0) return cache.Start;
+        var tau = TokenScale(1, i - 1);
+        return cache.Start.Select((s, j) => s - cache.Accum![j] * tau.Reshape(Enumerable.Repeat(1, s.Rank).ToArray())).ToArray();
+    }
+
+    /// <summary>
     /// Runs <paramref name="x"/> [B, T, D] through the layer with a decoding cache: the first call prefills
     /// (dual form over full mini-batches, then the primal form for the remainder, keeping the gradient
     /// accumulators); later calls continue token by token. Outputs equal the full-sequence forward.
