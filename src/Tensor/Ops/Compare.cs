@@ -41,7 +41,11 @@ public sealed partial class Tensor
     /// <summary>True when every element of a equals the one of b (same shape required).</summary>
     public static bool AllEqual(Tensor a, Tensor b)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
         if (!ShapeUtil.SameShape(a.Shape, b.Shape) || a.DType != b.DType) return false;
-        return NotEqual(a, b).ReduceRaw(ReduceOp.Max, ShapeUtil.NormalizeDims("all_equal", null, a.Shape), false).Item() == 0 || a.Numel == 0;
+        if (a.Numel == 0) return true;
+        var differing = NotEqual(a, b).ReduceRaw(ReduceOp.Sum, ShapeUtil.NormalizeDims("all_equal", null, a.Shape), false);
+        return differing.Item() == 0;
     }
 }
