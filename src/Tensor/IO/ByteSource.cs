@@ -51,7 +51,7 @@ internal sealed class FileByteSource : ByteSource
     private readonly SafeFileHandle _handle;
 
     public FileByteSource(string path)
-        : base(Path.GetFileName(path))
+        : base(path) // as the caller wrote it: case folders all hold a "model.safetensors", so the folder matters
     {
         // FileShare.Read: other readers are fine, but a writer replacing the bytes mid-load would make the checked
         // header describe data that is no longer there. Atomic writers (rename over) do not disturb an open handle.

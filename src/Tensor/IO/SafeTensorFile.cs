@@ -169,7 +169,7 @@ public sealed partial class SafeTensorFile : IReadOnlyDictionary<string, Tensor>
 
     // ---------------------------------------------------------------- contents
 
-    /// <summary>Name of the source used in messages (the file name, or the name given to <c>Read</c>).</summary>
+    /// <summary>Name of the source used in messages (the path given to <c>Load</c>/<c>Open</c>, or the name given to <c>Read</c>).</summary>
     public string SourceName { get; }
 
     /// <summary>The <c>__metadata__</c> strings of the header (empty when the file has none).</summary>

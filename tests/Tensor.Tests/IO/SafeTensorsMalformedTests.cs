@@ -144,12 +144,16 @@ public sealed class SafeTensorsMalformedTests
         using var seekable = new MemoryStream(c.Bytes);
         Assert.Equal(expected, Assert.Throws<SafeTensorsFormatException>(() => SafeTensorFile.Read(seekable, Source)).Message);
 
+        // Files are named by the path the caller gave, so that "model.safetensors" of one case folder is told
+        // apart from another's; the problem text is the same.
         using var folder = new TempFolder();
         string path = folder.File(Source);
         File.WriteAllBytes(path, c.Bytes);
-        Assert.Equal(expected, Assert.Throws<SafeTensorsFormatException>(() => SafeTensorFile.Load(path)).Message);
+        var fromLoad = Assert.Throws<SafeTensorsFormatException>(() => SafeTensorFile.Load(path));
+        Assert.Equal($"{path}: {expected[(Source.Length + 2)..]}", fromLoad.Message);
+        Assert.Equal(path, fromLoad.SourceName);
         // Open validates the whole header before returning, so a lazy reader fails just as early.
-        Assert.Equal(expected, Assert.Throws<SafeTensorsFormatException>(() => SafeTensorFile.Open(path)).Message);
+        Assert.Equal(fromLoad.Message, Assert.Throws<SafeTensorsFormatException>(() => SafeTensorFile.Open(path)).Message);
     }
 
     [Fact]
