@@ -51,7 +51,8 @@ public sealed class CommandSpec(string name, string summary, IReadOnlyList<Optio
             var a = args[i];
             if (a is "--help" or "-h") { flags.Add("--help"); continue; }
             if (a == "--verbose") { flags.Add("--verbose"); continue; }
-            string name = a, ? inline = null;
+            string name = a;
+            string? inline = null;
             int eq = a.IndexOf('=', StringComparison.Ordinal);
             if (a.StartsWith("--", StringComparison.Ordinal) && eq > 0)
             {

@@ -1,7 +1,7 @@
 using Ttt.Cli;
 using Ttt.Cli.Commands;
 
-return Cli.Main(args, Console.Out, Console.Error);
+return Cli.Run(args, Console.Out, Console.Error);
 
 namespace Ttt.Cli
 {
@@ -15,7 +15,7 @@ namespace Ttt.Cli
         ];
 
         /// <summary>Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad arguments).</summary>
-        public static int Main(string[] args, TextWriter output, TextWriter error)
+        public static int Run(string[] args, TextWriter output, TextWriter error)
         {
             ArgumentNullException.ThrowIfNull(args);
             ArgumentNullException.ThrowIfNull(output);
