@@ -1,8 +1,8 @@
-using Xunit;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Ttt.Data;
+using Xunit;
 
 namespace Ttt.Tests;
 

@@ -1,6 +1,6 @@
-using Xunit;
 using System.Diagnostics;
 using Ttt.Data;
+using Xunit;
 
 namespace Ttt.Tests;
 

@@ -1,5 +1,5 @@
-using Xunit;
 using Ttt.Data;
+using Xunit;
 
 namespace Ttt.Tests;
 
