@@ -4,7 +4,8 @@ namespace Ttt.Data;
 /// A deterministic, resumable stream of token sequences for language-model training or evaluation. Each call to
 /// <see cref="NextBatch"/> returns the next <c>B</c> samples of the stream as a <see cref="TokenBatch"/> of shape
 /// [B, T+1]: inputs are the first T tokens, labels the last T (the stream shifted by one), with
-/// <see cref="TokenBatch.IgnoreIndex"/> where a position is not scored.
+/// <see cref="TokenBatch.IgnoreIndex"/> where a position is not scored. A source is not thread-safe: give each
+/// consumer its own (they are cheap; a text corpus can be shared).
 /// </summary>
 public interface IDataSource
 {

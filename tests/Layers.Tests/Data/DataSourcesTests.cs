@@ -46,6 +46,22 @@ public class DataSourcesTests
         Assert.Throws<ArgumentException>(() => DataSources.Create(task, 0, DataSplit.Train, 8));
 
     [Fact]
+    public void State_is_readable_json_that_keeps_the_full_seed()
+    {
+        var source = new MarkovDataSource(ulong.MaxValue, DataSplit.Eval, 12);
+        source.NextBatch(5);
+        string json = System.Text.Json.JsonSerializer.Serialize(source.GetState());
+        Assert.Contains("\"Split\":\"Eval\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"NextSample\":5", json, StringComparison.Ordinal);
+        Assert.Contains("\"Seed\":18446744073709551615", json, StringComparison.Ordinal);
+        var restored = System.Text.Json.JsonSerializer.Deserialize<DataSourceState>(json)!;
+        Assert.Equal(source.GetState(), restored);
+        var resumed = new MarkovDataSource(ulong.MaxValue, DataSplit.Eval, 12);
+        resumed.SetState(restored);
+        DataTestHelpers.AssertSameBatch(source.NextBatch(2), resumed.NextBatch(2));
+    }
+
+    [Fact]
     public void Text_task_with_a_missing_path_reports_it() =>
         Assert.Throws<FileNotFoundException>(() => DataSources.Open("text:/definitely/not/here", 0, 8));
 }

@@ -148,8 +148,10 @@ public class MarkovDataSourceTests
     [Fact]
     public void Very_small_concentration_still_yields_valid_chains()
     {
-        // With α = 0.001 Gamma draws underflow to 0 often; rows must stay stochastic and samples in range.
-        var source = new MarkovDataSource(2, DataSplit.Train, 200, new MarkovOptions { AlphabetSize = 6, Concentration = 0.001 });
+        // With α = 10⁻⁴ a Gamma(α) draw, Gamma(1 + α)·U^(1/α), underflows to exactly 0 whenever U < e^(−745α) ≈ 0.93,
+        // so most rows come out all zero and take the one-hot fallback; rows must stay stochastic and every
+        // sampled transition must have positive probability.
+        var source = new MarkovDataSource(2, DataSplit.Train, 200, new MarkovOptions { AlphabetSize = 6, Concentration = 1e-4 });
         var batch = source.NextBatch(20);
         Assert.All(batch.Tokens.ToArray(), t => Assert.InRange(t, 0, 5));
         for (long n = 0; n < 20; n++)
