@@ -8,6 +8,26 @@ namespace Ttt;
 /// </summary>
 public static class Autograd
 {
+    /// <summary>
+    /// Bytes of the distinct storages that the graph behind <paramref name="outputs"/> keeps alive for backward
+    /// (saved tensors of every reachable node). A deterministic measure of a graph's activation memory.
+    /// </summary>
+    public static long SavedBytes(params Tensor[] outputs)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        var seen = new HashSet<GradNode>(ReferenceEqualityComparer.Instance);
+        var storages = new HashSet<Storage>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<GradNode>(outputs.Where(o => o.GradFn is not null).Select(o => o.GradFn!));
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (!seen.Add(node)) continue;
+            foreach (var t in node.HeldTensors()) storages.Add(t.Storage);
+            foreach (var next in node.NextNodes()) stack.Push(next);
+        }
+        return storages.Sum(s => s.ByteLength);
+    }
+
     /// <summary>Turns graph recording off until the returned scope is disposed.</summary>
     public static GradMode.Scope NoGrad() => GradMode.Disable();
 

@@ -80,6 +80,17 @@ public abstract class GradNode
     /// </summary>
     protected internal abstract Tensor?[] Backward(Tensor grad, bool[] needsGrad);
 
+    /// <summary>The tensors this node currently keeps for its backward.</summary>
+    public IEnumerable<Tensor> HeldTensors()
+    {
+        if (_saved is null) yield break;
+        foreach (var s in _saved)
+            if (s.Peek() is { } t) yield return t;
+    }
+
+    /// <summary>The nodes this node sends gradients to.</summary>
+    public IEnumerable<GradNode> NextNodes() => Edges.Where(e => e.Node is not null).Select(e => e.Node!);
+
     /// <summary>Frees saved tensors (called by the engine after this node ran, unless the graph is retained).</summary>
     internal void ReleaseSaved()
     {
@@ -132,6 +143,9 @@ public sealed class SavedTensor
 
     /// <summary>True while the tensor is held.</summary>
     public bool IsHeld => _tensor is not null;
+
+    /// <summary>The held tensor without checks (null once released).</summary>
+    internal Tensor? Peek() => _tensor;
 
     internal void Release() => _tensor = null;
 }
