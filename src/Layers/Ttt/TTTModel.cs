@@ -105,7 +105,7 @@ public sealed class TTTBlockCache
 }
 
 /// <summary>The decoding cache of a whole model: one block cache per layer.</summary>
-public sealed class TTTCache
+public sealed class TTTCache : IDecodingCache
 {
     /// <summary>Creates an empty cache for a model with <paramref name="layers"/> blocks.</summary>
     public TTTCache(int layers) => Blocks = Enumerable.Range(0, layers).Select(_ => new TTTBlockCache()).ToArray();
@@ -159,7 +159,7 @@ public sealed class TTTModel : Module
 /// The TTT language model (<c>TTTForCausalLM</c>): backbone plus LM head, tied to the embedding by default.
 /// Loss = mean next-token cross-entropy over logits[:, :−1] against labels[:, 1:], ignoring −100.
 /// </summary>
-public sealed class TTTForCausalLM : Module
+public sealed class TTTForCausalLM : CausalLM
 {
     private readonly Linear? _lmHead;
 
@@ -186,8 +186,34 @@ public sealed class TTTForCausalLM : Module
     /// <summary>Every TTT layer of the model.</summary>
     public IEnumerable<TTTLayer> TttLayers => Model.Layers.Select(l => l.SeqModelingBlock);
 
-    /// <summary>ids [B, T] (int64) → logits [B, T, V].</summary>
-    public Tensor Forward(Tensor ids, List<Tensor>? hiddenStates = null, TTTCache? cache = null)
+    /// <inheritdoc/>
+    public override string Architecture => "ttt";
+
+    /// <inheritdoc/>
+    public override int VocabSize => Config.VocabSize;
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor ids) => Forward(ids, null, null);
+
+    /// <inheritdoc/>
+    public override IDecodingCache NewCache(int batch) => NewCache();
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor ids, IDecodingCache cache) =>
+        Forward(ids, null, cache as TTTCache ?? throw new ArgumentException("ttt model: the cache was not made by a TTT model", nameof(cache)));
+
+    /// <inheritdoc/>
+    public override string ConfigJson() => Config.ToJson();
+
+    /// <inheritdoc/>
+    public override IEnumerable<KeyValuePair<string, Tensor>> StateToSave() => TTTCheckpoint.StateForSaving(this);
+
+    /// <inheritdoc/>
+    public override void LoadSaved(IReadOnlyDictionary<string, Tensor> state) =>
+        LoadStateDict(state, strict: true, ignore: Config.TieWordEmbeddings ? ["lm_head.weight"] : null);
+
+    /// <summary>ids [B, T] (int64) → logits [B, T, V]; optionally every block's output; optionally with a cache.</summary>
+    public Tensor Forward(Tensor ids, List<Tensor>? hiddenStates, TTTCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(ids);
         if (ids.DType != DType.Int64 || ids.Rank != 2)
@@ -197,13 +223,7 @@ public sealed class TTTForCausalLM : Module
     }
 
     /// <summary>Mean next-token cross-entropy of logits [B, T, V] against labels [B, T].</summary>
-    public static Tensor Loss(Tensor logits, Tensor labels)
-    {
-        ArgumentNullException.ThrowIfNull(logits);
-        ArgumentNullException.ThrowIfNull(labels);
-        int t = logits.Shape[1];
-        return Tensor.CrossEntropy(logits.Narrow(1, 0, t - 1), labels.Narrow(1, 1, t - 1));
-    }
+    public static Tensor Loss(Tensor logits, Tensor labels) => NextTokenLoss(logits, labels);
 
     /// <summary>A fresh decoding cache for this model.</summary>
     public TTTCache NewCache() => new(Model.Layers.Length);
