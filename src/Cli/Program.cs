@@ -11,6 +11,7 @@ namespace Ttt.Cli
         /// <summary>The subcommands.</summary>
         public static IReadOnlyList<CommandSpec> Commands { get; } =
         [
+            TrainCommand.Spec,
             EvalCommand.Spec,
         ];
 

@@ -64,6 +64,43 @@ public sealed class TTTConfig
     /// <summary>True for the Mamba backbone (all three flags on).</summary>
     public bool IsMambaBackbone => PreConv && ShareQk && UseGate;
 
+    /// <summary>Names of the size presets, smallest first.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "small", "125m", "350m", "760m", "1.3b"];
+
+    /// <summary>
+    /// A named size (spec §2.4 for 125m…1.3b; <c>tiny</c> = 64 wide × 2 layers × 4 heads, <c>small</c> = 128 × 4 × 4,
+    /// both with SwiGLU width 2D, for CPU-sized runs) with TTT-Linear or TTT-MLP and the Mamba or Transformer
+    /// backbone. η_base is 1.0 for TTT-Linear and 0.1 for TTT-MLP, as in the paper.
+    /// </summary>
+    public static TTTConfig Preset(string name, int vocab, string inner = "linear", bool mambaBackbone = true)
+    {
+        var (hidden, layers, heads, ffn) = name switch
+        {
+            "tiny" => (64, 2, 4, 128),
+            "small" => (128, 4, 4, 256),
+            "125m" => (768, 12, 12, 2048),
+            "350m" => (1024, 24, 16, 2736),
+            "760m" => (1536, 24, 16, 4096),
+            "1.3b" or "1b" => (2048, 24, 32, 5504),
+            _ => throw new ArgumentException($"unknown size '{name}': expected {string.Join(", ", PresetNames)}"),
+        };
+        var config = new TTTConfig
+        {
+            VocabSize = vocab,
+            HiddenSize = hidden,
+            NumHiddenLayers = layers,
+            NumAttentionHeads = heads,
+            IntermediateSize = ffn,
+            TttLayerType = inner,
+            TttBaseLr = inner == "mlp" ? 0.1 : 1.0,
+            PreConv = mambaBackbone,
+            ShareQk = mambaBackbone,
+            UseGate = mambaBackbone,
+        };
+        config.Validate($"preset {name}");
+        return config;
+    }
+
     /// <summary>Checks ranges and consistency; throws naming the field.</summary>
     public void Validate(string source = "config")
     {
