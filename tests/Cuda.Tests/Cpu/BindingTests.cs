@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Ttt.Cuda.Native;
@@ -8,7 +9,8 @@ namespace Ttt.Cuda.Tests.Cpu;
 public sealed class BindingTests
 {
     /// <summary>The C entry points declared by [LibraryImport] methods of a bindings class.</summary>
-    private static string[] EntryPoints(Type bindings) =>
+    private static string[] EntryPoints(
+        [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods | DynamicallyAccessedMemberTypes.NonPublicMethods)] Type bindings) =>
         bindings.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public)
             .Select(m => m.GetCustomAttribute<LibraryImportAttribute>())
             .Where(a => a is not null)
