@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-FLAGS=(-ccbin clang-14 -ptx -arch=compute_80 -O3 -std=c++17 --restrict -Xptxas=-O3)
+FLAGS=(-ccbin clang-14 -ptx -arch=compute_80 -O3 -std=c++17)
 PTXAS_ARCH=sm_90
 
 check=0

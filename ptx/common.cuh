@@ -19,6 +19,11 @@
 
 #define TTT_MAX_DIMS 8
 #define TTT_KERNEL extern "C" __global__
+// Kernels launched with one block per row use up to 1024 threads: cap their registers at 64 per thread so that the
+// driver's JIT for any newer GPU cannot make such a launch fail with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES.
+#define TTT_ROW_KERNEL extern "C" __global__ __launch_bounds__(1024)
+// Block reductions (reduce_block, argreduce_block) launch at most 512 threads.
+#define TTT_REDUCE_KERNEL extern "C" __global__ __launch_bounds__(512)
 
 // Iteration space of a launch: numel elements in a row-major shape of `rank` (≤ 8) dims. 80 bytes.
 struct Shape8

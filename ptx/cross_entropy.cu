@@ -60,7 +60,7 @@ __device__ void cross_entropy_bwd_impl(const T* logits, const long long* targets
 }
 
 #define CE_ENTRIES(SUF, T)                                                                                             \
-    TTT_KERNEL void cross_entropy_fwd_##SUF(const T* logits, const long long* targets, T* loss, T* lse, long long rows, \
+    TTT_ROW_KERNEL void cross_entropy_fwd_##SUF(const T* logits, const long long* targets, T* loss, T* lse, long long rows, \
                                             long long classes, long long ignoreIndex, int* status)                     \
     {                                                                                                                  \
         cross_entropy_fwd_impl<T>(logits, targets, loss, lse, rows, classes, ignoreIndex, status);                     \

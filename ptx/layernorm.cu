@@ -153,13 +153,13 @@ __device__ void rmsnorm_bwd_params_impl(const T* dy, const T* x, const T* rstd, 
 }
 
 #define NORM_ENTRIES(SUF, T)                                                                                           \
-    TTT_KERNEL void layernorm_fwd_##SUF(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, long long rows,    \
+    TTT_ROW_KERNEL void layernorm_fwd_##SUF(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, long long rows,    \
                                         long long dim, double eps)                                                     \
     {                                                                                                                  \
         layernorm_fwd_impl<T>(x, w, b, y, mean, rstd, rows, dim, eps);                                                 \
     }                                                                                                                  \
     TTT_REGISTER(layernorm_fwd_##SUF)                                                                                  \
-    TTT_KERNEL void layernorm_bwd_##SUF(const T* dy, const T* x, const T* w, const T* mean, const T* rstd, T* dx,      \
+    TTT_ROW_KERNEL void layernorm_bwd_##SUF(const T* dy, const T* x, const T* w, const T* mean, const T* rstd, T* dx,      \
                                         long long rows, long long dim)                                                 \
     {                                                                                                                  \
         layernorm_bwd_impl<T>(dy, x, w, mean, rstd, dx, rows, dim);                                                    \
@@ -171,12 +171,12 @@ __device__ void rmsnorm_bwd_params_impl(const T* dy, const T* x, const T* rstd, 
         layernorm_bwd_params_impl<T>(dy, x, mean, rstd, dw, db, rows, dim, rowsPerChunk);                              \
     }                                                                                                                  \
     TTT_REGISTER(layernorm_bwd_params_##SUF)                                                                           \
-    TTT_KERNEL void rmsnorm_fwd_##SUF(const T* x, const T* w, T* y, T* rstd, long long rows, long long dim, double eps) \
+    TTT_ROW_KERNEL void rmsnorm_fwd_##SUF(const T* x, const T* w, T* y, T* rstd, long long rows, long long dim, double eps) \
     {                                                                                                                  \
         rmsnorm_fwd_impl<T>(x, w, y, rstd, rows, dim, eps);                                                            \
     }                                                                                                                  \
     TTT_REGISTER(rmsnorm_fwd_##SUF)                                                                                    \
-    TTT_KERNEL void rmsnorm_bwd_##SUF(const T* dy, const T* x, const T* w, const T* rstd, T* dx, long long rows,       \
+    TTT_ROW_KERNEL void rmsnorm_bwd_##SUF(const T* dy, const T* x, const T* w, const T* rstd, T* dx, long long rows,       \
                                       long long dim)                                                                   \
     {                                                                                                                  \
         rmsnorm_bwd_impl<T>(dy, x, w, rstd, dx, rows, dim);                                                            \

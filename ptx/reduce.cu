@@ -170,7 +170,7 @@ __device__ void argreduce_thread_impl(const T* x, long long* y, const Shape8& ou
 }
 
 #define REDUCE_ENTRIES(SUF, T)                                                                                         \
-    TTT_KERNEL void reduce_block_##SUF(const T* x, T* y, Shape8 outs, Strides8 xo, Strides8 yo, Shape8 reds,           \
+    TTT_REDUCE_KERNEL void reduce_block_##SUF(const T* x, T* y, Shape8 outs, Strides8 xo, Strides8 yo, Shape8 reds,           \
                                        Strides8 xr, int op)                                                            \
     {                                                                                                                  \
         if (op == R_Sum) reduce_block_impl<T, SumOp>(x, y, outs, xo, yo, reds, xr);                                     \
@@ -186,7 +186,7 @@ __device__ void argreduce_thread_impl(const T* x, long long* y, const Shape8& ou
         else reduce_thread_impl<T, MinOp>(x, y, outs, xo, yo, reds, xr);                                                \
     }                                                                                                                  \
     TTT_REGISTER(reduce_thread_##SUF)                                                                                  \
-    TTT_KERNEL void argreduce_block_##SUF(const T* x, long long* y, Shape8 outs, Strides8 xo, Strides8 yo,             \
+    TTT_REDUCE_KERNEL void argreduce_block_##SUF(const T* x, long long* y, Shape8 outs, Strides8 xo, Strides8 yo,             \
                                           long long len, long long stride, int op)                                     \
     {                                                                                                                  \
         argreduce_block_impl<T>(x, y, outs, xo, yo, len, stride, op == A_ArgMax);                                      \

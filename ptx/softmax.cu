@@ -34,7 +34,7 @@ __device__ void softmax_impl(const T* x, T* y, const Shape8& rows, const Strides
 }
 
 #define SOFTMAX_ENTRY(SUF, T)                                                                                          \
-    TTT_KERNEL void softmax_##SUF(const T* x, T* y, Shape8 rows, Strides8 xr, long long len, long long xstride,        \
+    TTT_ROW_KERNEL void softmax_##SUF(const T* x, T* y, Shape8 rows, Strides8 xr, long long len, long long xstride,        \
                                   int logOut)                                                                          \
     {                                                                                                                  \
         softmax_impl<T>(x, y, rows, xr, len, xstride, logOut != 0);                                                    \

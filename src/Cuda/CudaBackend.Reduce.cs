@@ -20,7 +20,7 @@ public sealed partial class CudaBackend
         var red = Enumerable.Range(0, x.Rank).Where(d => reduced[d]).ToArray();
         var (outs, o) = LaunchLayout.Build(Pick(x.Shape, kept), (Pick(x.Strides, kept), x.Offset), (Pick(y.Strides, kept), y.Offset));
         var (reds, r) = LaunchLayout.Build(Pick(x.Shape, red), (Pick(x.Strides, red), 0L));
-        bool perThread = UseThreadPerOutput(outs.Numel, reds.Numel);
+        bool perThread = UseThreadPerOutput(outs, o[0], reds.Numel);
         var spec = perThread ? KernelCatalog.ReduceThread[x.DType] : KernelCatalog.ReduceBlock[x.DType];
         int block = perThread ? ElementwiseBlock : Math.Min(RowBlock(reds.Numel), 512);
         int grid = perThread ? Grid(outs.Numel) : (int)Math.Min(outs.Numel, CudaDevice.MultiprocessorCount * 16L);
@@ -36,16 +36,24 @@ public sealed partial class CudaBackend
         var kept = Enumerable.Range(0, x.Rank).Where(d => d != dim).ToArray();
         var (outs, o) = LaunchLayout.Build(Pick(x.Shape, kept), (Pick(x.Strides, kept), x.Offset), (Pick(y.Strides, kept), y.Offset));
         long len = x.Shape[dim], stride = x.Strides[dim];
-        bool perThread = UseThreadPerOutput(outs.Numel, len);
+        bool perThread = UseThreadPerOutput(outs, o[0], len);
         var spec = perThread ? KernelCatalog.ArgReduceThread[x.DType] : KernelCatalog.ArgReduceBlock[x.DType];
         int block = perThread ? ElementwiseBlock : Math.Min(RowBlock(len), 512);
         int grid = perThread ? Grid(outs.Numel) : (int)Math.Min(outs.Numel, CudaDevice.MultiprocessorCount * 16L);
         CudaDevice.Launch(spec, grid, 1, block, Base(x, "argreduce"), Base(y, "argreduce"), outs, o[0], o[1], len, stride, (int)op);
     }
 
-    /// <summary>One thread per output for short reductions, or when there are enough outputs to fill the GPU.</summary>
-    private bool UseThreadPerOutput(long outputs, long length) =>
-        length <= 32 || (outputs >= CudaDevice.MultiprocessorCount * 128L && length <= 1024);
+    /// <summary>
+    /// One thread per output for short reductions, or when there are enough outputs to fill the GPU and neighbouring
+    /// outputs read neighbouring elements (the kept dims are innermost in x, e.g. a sum over the batch), so a warp's
+    /// loads coalesce. Otherwise (e.g. a sum over the last dim) one block per output reads its elements together.
+    /// </summary>
+    private bool UseThreadPerOutput(in Shape8 outs, in Strides8 xOut, long length)
+    {
+        if (length <= 32) return true;
+        bool adjacent = outs.Rank > 0 && xOut.Stride[outs.Rank - 1] == 1;
+        return adjacent && outs.Numel >= CudaDevice.MultiprocessorCount * 128L && length <= 4096;
+    }
 
     /// <inheritdoc/>
     public void Softmax(Tensor x, Tensor y, bool log)

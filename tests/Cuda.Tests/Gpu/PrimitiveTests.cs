@@ -285,7 +285,8 @@ public sealed class PrimitiveTests
     [Theory]
     [InlineData(new[] { 3, 3000 }, new[] { 1 })]        // long rows: one block per output
     [InlineData(new[] { 2000, 7 }, new[] { 1 })]        // many short rows: one thread per output
-    [InlineData(new[] { 300, 40 }, new[] { 0 })]        // column sums
+    [InlineData(new[] { 300, 40 }, new[] { 0 })]        // column sums, few outputs: one block per output
+    [InlineData(new[] { 64, 300 }, new[] { 0 })]        // column sums, many adjacent outputs: one thread per output
     [InlineData(new[] { 4, 50, 30 }, new[] { 0, 2 })]   // two reduced dims around a kept one
     [InlineData(new[] { 0, 5 }, new[] { 0 })]           // an empty reduction gives the identity
     public void Reduce_schedules_agree(int[] shape, int[] dims)
