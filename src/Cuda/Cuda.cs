@@ -60,19 +60,24 @@ public static class Cuda
     public static void Initialize()
     {
         if (!IsAvailable) throw new CudaException($"CUDA is not available: {UnavailableReason}");
-        lock (s_lock)
-        {
-            if (s_registered) return;
-            for (int i = 0; i < DeviceCount; i++)
-            {
-                int ordinal = i;
-                BackendRegistry.Register(Ttt.Device.Cuda(ordinal), () => Backend(ordinal));
-            }
-            s_registered = true;
-        }
+        lock (s_lock) RegisterLocked();
     }
 
-    /// <summary>The backend of device <paramref name="ordinal"/> (creates the device's context on first use).</summary>
+    private static void RegisterLocked()
+    {
+        if (s_registered) return;
+        for (int i = 0; i < DeviceCount; i++)
+        {
+            int ordinal = i;
+            BackendRegistry.Register(Ttt.Device.Cuda(ordinal), () => Backend(ordinal));
+        }
+        s_registered = true;
+    }
+
+    /// <summary>
+    /// The backend of device <paramref name="ordinal"/> (creates the device's context on first use, and registers
+    /// the backends as <see cref="Initialize"/> does).
+    /// </summary>
     public static CudaBackend Backend(int ordinal = 0)
     {
         lock (s_lock)
@@ -83,6 +88,7 @@ public static class Cuda
                 throw new ArgumentOutOfRangeException(nameof(ordinal), ordinal, $"there are {DeviceCount} CUDA devices");
             b = new CudaBackend(new CudaDevice(ordinal));
             s_backends[ordinal] = b;
+            RegisterLocked(); // the backend allocates its own temporaries through Tensor.Empty(…, Device.Cuda(i))
             return b;
         }
     }
