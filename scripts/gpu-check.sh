@@ -64,7 +64,7 @@ fi
 
 tar -C "$work" -xzf "$here/tests.tar.gz"
 echo "== CUDA tests"
-( cd "$work/tests" && timeout 1200 ./Ttt.Cuda.Tests -noColor -xml "$OUT/tests.xml" ) > "$OUT/tests.log" 2>&1
+( cd "$work/tests" && timeout 500 ./Ttt.Cuda.Tests -noColor -xml "$OUT/tests.xml" ) > "$OUT/tests.log" 2>&1
 status=$?
 grep -vE '^Ok, passed [0-9]+ tests\.$' "$OUT/tests.log" | tail -n 60
 line=$(grep -E 'Total: [0-9]+, Errors: [0-9]+, Failed: [0-9]+, Skipped: [0-9]+' "$OUT/tests.log" | tail -n 1)
