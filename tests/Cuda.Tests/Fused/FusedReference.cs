@@ -1,0 +1,225 @@
+namespace Ttt.Cuda.Tests.Fused;
+
+/// <summary>
+/// Plain-loop float64 implementations of the math of every fused kernel (ptx/layernorm.cu, cross_entropy.cu,
+/// embedding.cu, conv1d.cu, rope.cu, adamw.cu): the oracle the kernels are tested against. Arrays are row-major.
+/// These are themselves checked against autograd of the composite ops (FusedReferenceTests).
+/// </summary>
+internal static class FusedReference
+{
+    /// <summary>LayerNorm over rows of x [rows, dim]: y, mean, rstd (biased variance).</summary>
+    public static (double[] Y, double[] Mean, double[] Rstd) LayerNorm(double[] x, int rows, int dim, double[]? w, double[]? b, double eps)
+    {
+        var y = new double[x.Length];
+        var mean = new double[rows];
+        var rstd = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double mu = 0;
+            for (int j = 0; j < dim; j++) mu += x[r * dim + j];
+            mu /= dim;
+            double v = 0;
+            for (int j = 0; j < dim; j++) v += (x[r * dim + j] - mu) * (x[r * dim + j] - mu);
+            v /= dim;
+            double rs = 1 / Math.Sqrt(v + eps);
+            for (int j = 0; j < dim; j++)
+                y[r * dim + j] = (x[r * dim + j] - mu) * rs * (w?[j] ?? 1) + (b?[j] ?? 0);
+            mean[r] = mu;
+            rstd[r] = rs;
+        }
+        return (y, mean, rstd);
+    }
+
+    /// <summary>LayerNorm backward: dx, dweight (when w is given), dbias (when asked).</summary>
+    public static (double[] Dx, double[]? Dw, double[]? Db) LayerNormBackward(double[] dy, double[] x, double[]? w, double[] mean,
+        double[] rstd, int rows, int dim, bool withBias)
+    {
+        var dx = new double[x.Length];
+        var dw = w is null ? null : new double[dim];
+        var db = withBias ? new double[dim] : null;
+        for (int r = 0; r < rows; r++)
+        {
+            double mg = 0, mgx = 0;
+            for (int j = 0; j < dim; j++)
+            {
+                double g = dy[r * dim + j] * (w?[j] ?? 1);
+                double xh = (x[r * dim + j] - mean[r]) * rstd[r];
+                mg += g;
+                mgx += g * xh;
+                if (dw is not null) dw[j] += dy[r * dim + j] * xh;
+                if (db is not null) db[j] += dy[r * dim + j];
+            }
+            mg /= dim;
+            mgx /= dim;
+            for (int j = 0; j < dim; j++)
+            {
+                double g = dy[r * dim + j] * (w?[j] ?? 1);
+                double xh = (x[r * dim + j] - mean[r]) * rstd[r];
+                dx[r * dim + j] = rstd[r] * (g - mg - xh * mgx);
+            }
+        }
+        return (dx, dw, db);
+    }
+
+    /// <summary>RMSNorm over rows: y and rstd.</summary>
+    public static (double[] Y, double[] Rstd) RmsNorm(double[] x, int rows, int dim, double[]? w, double eps)
+    {
+        var y = new double[x.Length];
+        var rstd = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double ms = 0;
+            for (int j = 0; j < dim; j++) ms += x[r * dim + j] * x[r * dim + j];
+            double rs = 1 / Math.Sqrt(ms / dim + eps);
+            for (int j = 0; j < dim; j++) y[r * dim + j] = x[r * dim + j] * rs * (w?[j] ?? 1);
+            rstd[r] = rs;
+        }
+        return (y, rstd);
+    }
+
+    /// <summary>RMSNorm backward: dx and dweight (when w is given).</summary>
+    public static (double[] Dx, double[]? Dw) RmsNormBackward(double[] dy, double[] x, double[]? w, double[] rstd, int rows, int dim)
+    {
+        var dx = new double[x.Length];
+        var dw = w is null ? null : new double[dim];
+        for (int r = 0; r < rows; r++)
+        {
+            double mgx = 0;
+            for (int j = 0; j < dim; j++) mgx += dy[r * dim + j] * (w?[j] ?? 1) * x[r * dim + j];
+            mgx /= dim;
+            for (int j = 0; j < dim; j++)
+            {
+                double g = dy[r * dim + j] * (w?[j] ?? 1);
+                dx[r * dim + j] = rstd[r] * (g - x[r * dim + j] * rstd[r] * rstd[r] * mgx);
+                if (dw is not null) dw[j] += dy[r * dim + j] * x[r * dim + j] * rstd[r];
+            }
+        }
+        return (dx, dw);
+    }
+
+    /// <summary>Per-row cross-entropy loss (0 for ignored targets) and logsumexp.</summary>
+    public static (double[] Loss, double[] Lse) CrossEntropy(double[] logits, long[] targets, int classes, long ignoreIndex)
+    {
+        int rows = targets.Length;
+        var loss = new double[rows];
+        var lse = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double m = double.NegativeInfinity;
+            for (int j = 0; j < classes; j++) m = Math.Max(m, logits[r * classes + j]);
+            double s = 0;
+            for (int j = 0; j < classes; j++) s += Math.Exp(logits[r * classes + j] - m);
+            lse[r] = m + Math.Log(s);
+            loss[r] = targets[r] == ignoreIndex ? 0 : lse[r] - logits[r * classes + targets[r]];
+        }
+        return (loss, lse);
+    }
+
+    /// <summary>dlogits = dloss·(softmax − onehot), 0 on ignored rows.</summary>
+    public static double[] CrossEntropyBackward(double[] logits, long[] targets, double[] lse, double[] dloss, int classes, long ignoreIndex)
+    {
+        var d = new double[logits.Length];
+        for (int r = 0; r < targets.Length; r++)
+        {
+            if (targets[r] == ignoreIndex) continue;
+            for (int j = 0; j < classes; j++)
+                d[r * classes + j] = dloss[r] * (Math.Exp(logits[r * classes + j] - lse[r]) - (j == targets[r] ? 1 : 0));
+        }
+        return d;
+    }
+
+    /// <summary>Rows of the table picked by ids.</summary>
+    public static double[] Embedding(long[] ids, double[] table, int dim)
+    {
+        var y = new double[ids.Length * dim];
+        for (int i = 0; i < ids.Length; i++)
+            for (int j = 0; j < dim; j++) y[i * dim + j] = table[ids[i] * dim + j];
+        return y;
+    }
+
+    /// <summary>dtable: dy rows added at their ids.</summary>
+    public static double[] EmbeddingBackward(long[] ids, double[] dy, int vocab, int dim)
+    {
+        var d = new double[vocab * dim];
+        for (int i = 0; i < ids.Length; i++)
+            for (int j = 0; j < dim; j++) d[ids[i] * dim + j] += dy[i * dim + j];
+        return d;
+    }
+
+    /// <summary>Causal depthwise conv1d: x [B, T, C], w [C, W], bias [C] or null.</summary>
+    public static double[] Conv1d(double[] x, double[] w, double[]? bias, int batch, int time, int channels, int width)
+    {
+        var y = new double[x.Length];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < time; t++)
+                for (int c = 0; c < channels; c++)
+                {
+                    double acc = bias?[c] ?? 0;
+                    for (int k = 0; k < width; k++)
+                    {
+                        int s = t - (width - 1) + k;
+                        if (s >= 0) acc += w[c * width + k] * x[(b * time + s) * channels + c];
+                    }
+                    y[(b * time + t) * channels + c] = acc;
+                }
+        return y;
+    }
+
+    /// <summary>Conv1d backward: dx, dw [C, W], dbias [C].</summary>
+    public static (double[] Dx, double[] Dw, double[] Db) Conv1dBackward(double[] dy, double[] x, double[] w, int batch, int time, int channels, int width)
+    {
+        var dx = new double[x.Length];
+        var dw = new double[channels * width];
+        var db = new double[channels];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < time; t++)
+                for (int c = 0; c < channels; c++)
+                {
+                    double g = dy[(b * time + t) * channels + c];
+                    db[c] += g;
+                    for (int k = 0; k < width; k++)
+                    {
+                        int s = t - (width - 1) + k;
+                        if (s < 0) continue;
+                        dw[c * width + k] += g * x[(b * time + s) * channels + c];
+                        dx[(b * time + s) * channels + c] += g * w[c * width + k];
+                    }
+                }
+        return (dx, dw, db);
+    }
+
+    /// <summary>Interleaved-pair rotary embedding of a row-major tensor of <paramref name="shape"/>.</summary>
+    public static double[] Rope(double[] x, int[] shape, int timeDim, double theta, long[]? positions, bool inverse)
+    {
+        int d = shape[^1];
+        long timeStride = 1;
+        for (int k = timeDim + 1; k < shape.Length; k++) timeStride *= shape[k];
+        int time = shape[timeDim];
+        var y = new double[x.Length];
+        for (long e = 0; e < x.Length; e += 2)
+        {
+            long i = e % d / 2;
+            long t = e / timeStride % time;
+            double pos = positions?[t] ?? t;
+            double angle = pos * Math.Pow(theta, -2.0 * i / d);
+            double sn = Math.Sin(angle), cs = Math.Cos(angle);
+            if (inverse) sn = -sn;
+            y[e] = x[e] * cs - x[e + 1] * sn;
+            y[e + 1] = x[e] * sn + x[e + 1] * cs;
+        }
+        return y;
+    }
+
+    /// <summary>One AdamW step in place (decoupled weight decay on the pre-step parameter).</summary>
+    public static void AdamW(double[] p, double[] g, double[] m, double[] v, long step, double lr, double beta1, double beta2, double eps, double wd)
+    {
+        double bc1 = 1 - Math.Pow(beta1, step), bc2 = 1 - Math.Pow(beta2, step);
+        for (int i = 0; i < p.Length; i++)
+        {
+            p[i] -= lr * wd * p[i];
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+            v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+            p[i] -= lr * (m[i] / bc1) / (Math.Sqrt(v[i] / bc2) + eps);
+        }
+    }
+}
