@@ -13,6 +13,7 @@ namespace Ttt.Cli
         [
             TrainCommand.Spec,
             EvalCommand.Spec,
+            GenerateCommand.Spec,
         ];
 
         /// <summary>Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad arguments).</summary>

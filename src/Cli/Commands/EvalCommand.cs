@@ -13,18 +13,29 @@ namespace Ttt.Cli.Commands;
 public static class EvalCommand
 {
     /// <summary>The command's definition.</summary>
-    public static CommandSpec Spec { get; } = new("eval", "Evaluate a model folder on token ids: loss, perplexity, logits and gradients.",
+    public static CommandSpec Spec { get; } = new("eval",
+        "Evaluate a model folder: on held-out data (loss, perplexity, loss by token position as CSV and PNG), or on given token ids (loss, logits, gradients).",
     [
-        new("--model", "DIR", "model folder with config.json and model.safetensors"),
-        new("--input-ids", "FILE", "int64 input_ids [B, L] as safetensors, or JSON {\"input_ids\": [[…]]}"),
-        new("--logits-out", "FILE", "write logits and loss (safetensors)"),
-        new("--grads-out", "FILE", "write grad.<name> for every parameter (safetensors)"),
+        new("--model", "DIR", "model folder with config.json and model.safetensors (a run folder of ttt train)"),
+        new("--data", "TASK", "markov, mqar or text:PATH", "the run's data (train_args.json), else markov"),
+        new("--seq-len", "N", "tokens per sequence", "the run's, else 256"),
+        new("--tokenizer", "NAME", "byte or gpt2 for text data", "the run's, else byte"),
+        new("--batches", "N", "held-out batches", "32"),
+        new("--batch", "N", "sequences per batch", "8"),
+        new("--seed", "N", "data seed", "the run's, else 0"),
+        new("--out", "DIR", "where loss_by_position.csv/png go", "the model folder"),
+        new("--input-ids", "FILE", "evaluate these int64 input_ids [B, L] instead (safetensors, or JSON {\"input_ids\": [[…]]})"),
+        new("--logits-out", "FILE", "with --input-ids: write logits and loss (safetensors)"),
+        new("--grads-out", "FILE", "with --input-ids: write grad.<name> for every parameter (safetensors)"),
         new("--dtype", "TYPE", "float32 or float64", "float32"),
+        new("--threads", "N", "CPU threads", "all cores"),
     ], Run);
 
     private static int Run(ParsedArgs a)
     {
         var modelDir = a.Required("--model");
+        if (a.Given("--threads")) Ttt.Cpu.CpuParallel.Threads = a.Int("--threads", Environment.ProcessorCount, 1, 1024);
+        if (!a.Given("--input-ids")) return RunOnData(a, modelDir);
         var idsPath = a.Required("--input-ids");
         var dtype = DTypes.Parse(a.Choice("--dtype", "float32", "float32", "float64"));
         var logitsOut = a.String("--logits-out");
@@ -32,8 +43,8 @@ public static class EvalCommand
         if (!Directory.Exists(modelDir)) throw new UsageException($"--model: folder not found: {modelDir}");
         if (!File.Exists(idsPath)) throw new UsageException($"--input-ids: file not found: {idsPath}");
 
-        var model = TTTCheckpoint.Load(modelDir, dtype);
-        var ids = ReadInputIds(idsPath, model.Config.VocabSize);
+        var model = ModelZoo.Load(modelDir, dtype);
+        var ids = ReadInputIds(idsPath, model.VocabSize);
         if (ids.Shape[1] < 2) throw new InvalidDataException($"{idsPath}: a next-token loss needs at least 2 tokens per sequence, got {ids.Shape[1]}");
         model.Eval();
         bool wantGrads = gradsOut is not null;
@@ -41,7 +52,7 @@ public static class EvalCommand
         using (wantGrads ? GradMode.Enable() : GradMode.Disable())
         {
             logits = model.Forward(ids);
-            loss = TTTForCausalLM.Loss(logits, ids);
+            loss = CausalLM.NextTokenLoss(logits, ids);
         }
         double value = loss.Item();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loss {value:F6}  perplexity {Math.Exp(value):F4}  ({ids.Shape[0]}×{ids.Shape[1]} tokens, {dtype.Name()})"));
@@ -54,12 +65,45 @@ public static class EvalCommand
         {
             loss.Backward();
             var grads = new List<KeyValuePair<string, Tensor>>();
-            foreach (var (name, p) in model.NamedParameters()) grads.Add(new($"grad.{name}", p.Grad ?? Tensor.ZerosLike(p)));
-            // The official state dict names the tied head separately; its gradient is the shared tensor's.
-            if (model.Config.TieWordEmbeddings) grads.Add(new("grad.lm_head.weight", model.HeadWeight.Grad ?? Tensor.ZerosLike(model.HeadWeight)));
+            // Every tensor of the checkpoint gets its gradient under its own name; a tied head is saved under its
+            // own name too and shares the embedding's tensor, hence its gradient.
+            foreach (var (name, p) in model.StateToSave())
+            {
+                var source = model.NamedParameters().FirstOrDefault(x => ReferenceEquals(x.Tensor.Storage, p.Storage)).Tensor;
+                grads.Add(new($"grad.{name}", source?.Grad ?? Tensor.ZerosLike(p)));
+            }
             SafeTensorFile.Save(gradsOut, grads);
             Console.WriteLine($"wrote {gradsOut} ({grads.Count} gradients)");
         }
+        return 0;
+    }
+
+    private static int RunOnData(ParsedArgs a, string modelDir)
+    {
+        if (a.Given("--logits-out") || a.Given("--grads-out")) throw new UsageException("--logits-out and --grads-out need --input-ids");
+        var saved = RunSettings.TryLoad(modelDir) ?? new RunSettings();
+        var settings = saved with
+        {
+            Data = a.String("--data", saved.Data)!,
+            SeqLen = a.Int("--seq-len", saved.SeqLen, 2, 1 << 20),
+            Tokenizer = a.Choice("--tokenizer", saved.Tokenizer, "byte", "gpt2"),
+            Seed = (ulong)a.Int("--seed", (int)saved.Seed, 0),
+        };
+        if (settings.Data is not ("markov" or "mqar") && !settings.Data.StartsWith("text:", StringComparison.Ordinal))
+            throw new UsageException($"--data must be markov, mqar or text:PATH; got '{settings.Data}'");
+        int batches = a.Int("--batches", 32, 1), batch = a.Int("--batch", 8, 1, 1 << 16);
+        var dtype = DTypes.Parse(a.Choice("--dtype", "float32", "float32", "float64"));
+        var outDir = a.String("--out", modelDir)!;
+        var display = Reporting.ProgressDisplay.ForConsole(1);
+        var model = ModelZoo.Load(modelDir, dtype);
+        var (train, eval) = Data.DataSources.Open(settings.Data, settings.Seed, settings.SeqLen, settings.DataOptions(display.Message));
+        if (train.VocabSize > model.VocabSize)
+            throw new InvalidDataException($"the data uses {train.VocabSize} token ids but the model's vocabulary has {model.VocabSize}");
+        var result = Training.Evaluation.Run(model, eval, batches, batch, null, TrainCommand.Reference(eval));
+        var unigram = TrainCommand.UnigramLoss(settings, train.VocabSize, batch, eval, batches);
+        Directory.CreateDirectory(outDir);
+        TrainCommand.Report(outDir, settings, result, unigram, display);
+        display.Message($"wrote {Path.Combine(outDir, "loss_by_position.csv")} and loss_by_position.png");
         return 0;
     }
 

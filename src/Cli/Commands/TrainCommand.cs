@@ -111,6 +111,7 @@ public static class TrainCommand
         var final = Evaluation.Run(model, Reset(eval), finalBatches, options.BatchSize, device, Reference(eval));
         var unigram = UnigramLoss(settings, train.VocabSize, options.BatchSize, eval, finalBatches);
         Report(outDir, settings, final, unigram, display);
+        display.Message($"wrote {outDir}/: config.json, model.safetensors, metrics.csv, loss_by_position.csv, loss_by_position.png, checkpoints/");
         return 0;
     }
 
@@ -173,6 +174,5 @@ public static class TrainCommand
             (final.ReferenceByPosition is { } b1 ? $" (optimal {RunSettings.F(Window(b1, 0, early))})" : "") +
             $", last {early} tokens {RunSettings.F(Window(final.LossByPosition, t - early, t))}" +
             (final.ReferenceByPosition is { } b2 ? $" (optimal {RunSettings.F(Window(b2, t - early, t))})" : ""));
-        display.Message($"wrote {outDir}/: config.json, model.safetensors, metrics.csv, loss_by_position.csv, loss_by_position.png, checkpoints/");
     }
 }

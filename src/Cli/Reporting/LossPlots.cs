@@ -58,7 +58,7 @@ public static class LossPlots
             for (int m = 2; m < 10 && p * m <= max; m++) ticks.AddMinor(Math.Log10(p * m));
         }
         plot.Axes.Bottom.TickGenerator = ticks;
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.ShowLegend(ScottPlot.Alignment.LowerLeft);
         var bytes = plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png);
         AtomicFile.WriteAllBytes(path, bytes);
     }
