@@ -29,6 +29,7 @@ public static class EvalCommand
         new("--grads-out", "FILE", "with --input-ids: write grad.<name> for every parameter (safetensors)"),
         new("--dtype", "TYPE", "float32 or float64", "float32"),
         new("--threads", "N", "CPU threads", "all cores"),
+        .. DeviceOption.Specs,
     ], Run);
 
     private static int Run(ParsedArgs a)
@@ -43,8 +44,10 @@ public static class EvalCommand
         if (!Directory.Exists(modelDir)) throw new UsageException($"--model: folder not found: {modelDir}");
         if (!File.Exists(idsPath)) throw new UsageException($"--input-ids: file not found: {idsPath}");
 
+        var device = DeviceOption.Resolve(a);
         var model = ModelZoo.Load(modelDir, dtype);
-        var ids = ReadInputIds(idsPath, model.VocabSize);
+        model.To(device);
+        var ids = ReadInputIds(idsPath, model.VocabSize).To(device);
         if (ids.Shape[1] < 2) throw new InvalidDataException($"{idsPath}: a next-token loss needs at least 2 tokens per sequence, got {ids.Shape[1]}");
         model.Eval();
         bool wantGrads = gradsOut is not null;
@@ -95,11 +98,13 @@ public static class EvalCommand
         var dtype = DTypes.Parse(a.Choice("--dtype", "float32", "float32", "float64"));
         var outDir = a.String("--out", modelDir)!;
         var display = Reporting.ProgressDisplay.ForConsole(1);
+        var device = DeviceOption.Resolve(a);
         var model = ModelZoo.Load(modelDir, dtype);
+        model.To(device);
         var (train, eval) = Data.DataSources.Open(settings.Data, settings.Seed, settings.SeqLen, settings.DataOptions(display.Message));
         if (train.VocabSize > model.VocabSize)
             throw new InvalidDataException($"the data uses {train.VocabSize} token ids but the model's vocabulary has {model.VocabSize}");
-        var result = Training.Evaluation.Run(model, eval, batches, batch, null, TrainCommand.Reference(eval));
+        var result = Training.Evaluation.Run(model, eval, batches, batch, device, TrainCommand.Reference(eval));
         var unigram = TrainCommand.UnigramLoss(settings, train.VocabSize, batch, eval, batches);
         Directory.CreateDirectory(outDir);
         TrainCommand.Report(outDir, settings, result, unigram, display);

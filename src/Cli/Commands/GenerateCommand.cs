@@ -22,6 +22,7 @@ public static class GenerateCommand
         new("--top-k", "N", "sample among the k most likely tokens (0: all)", "0"),
         new("--seed", "N", "sampling seed", "0"),
         new("--threads", "N", "CPU threads", "all cores"),
+        .. DeviceOption.Specs,
     ], Run);
 
     private static int Run(ParsedArgs a)
@@ -37,7 +38,9 @@ public static class GenerateCommand
 
         var settings = RunSettings.TryLoad(modelDir);
         ITextTokenizer? tokenizer = settings is { } s && s.Data.StartsWith("text:", StringComparison.Ordinal) ? TextTokenizers.Create(s.Tokenizer) : null;
+        var device = DeviceOption.Resolve(a);
         var model = ModelZoo.Load(modelDir);
+        model.To(device);
         model.Eval();
         long[] prompt;
         if (a.Given("--prompt-ids")) prompt = ParseIds(a.Required("--prompt-ids"));
@@ -56,7 +59,7 @@ public static class GenerateCommand
         using var _ = GradMode.Disable();
         var cache = model.NewCache(1);
         var clock = Stopwatch.StartNew();
-        var logits = model.Forward(Tensor.FromArray(prompt, [1, prompt.Length]), cache);
+        var logits = model.Forward(Tensor.FromArray(prompt, [1, prompt.Length], device), cache);
         var prefill = clock.Elapsed;
         var output = new List<long>();
         if (tokenizer is not null) Console.Write(tokenizer.Decode(prompt));
@@ -67,7 +70,7 @@ public static class GenerateCommand
             long next = Sample(last, temperature, topK, gen);
             output.Add(next);
             if (tokenizer is not null) Console.Write(tokenizer.Decode([next]));
-            logits = model.Forward(Tensor.FromArray(new[] { next }, [1, 1]), cache);
+            logits = model.Forward(Tensor.FromArray(new[] { next }, [1, 1], device), cache);
         }
         var decode = clock.Elapsed;
         Console.WriteLine();

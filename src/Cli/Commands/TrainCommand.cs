@@ -36,7 +36,7 @@ public static class TrainCommand
         new("--seed", "N", "seed of the initialization and the data", "0"),
         new("--threads", "N", "CPU threads", "all cores"),
         new("--dtype", "TYPE", "float32 or float64", "float32"),
-        new("--device", "NAME", "cpu or cuda", "cpu"),
+        .. DeviceOption.Specs,
         new("--out", "DIR", "run folder", "runs/<model>-<backbone>-<size>-<data>"),
         new("--resume", null, "continue the run in --out from its newest valid checkpoint"),
     ], Run);
@@ -75,8 +75,7 @@ public static class TrainCommand
         };
         int finalBatches = a.Int("--final-eval-batches", 32, 1);
         if (a.Given("--threads")) CpuParallel.Threads = a.Int("--threads", Environment.ProcessorCount, 1, 1024);
-        var device = Device.Parse(a.Choice("--device", "cpu", "cpu", "cuda"));
-        if (device.Type != DeviceType.Cpu) throw new UsageException("--device cuda needs the CUDA backend, which is not available in this build");
+        var device = DeviceOption.Resolve(a);
         var outDir = a.String("--out") ?? Path.Combine("runs", settings.RunName());
         bool resume = a.Has("--resume");
 
@@ -91,6 +90,7 @@ public static class TrainCommand
         var dtype = DTypes.Parse(settings.DType);
         var (train, eval) = DataSources.Open(settings.Data, settings.Seed, settings.SeqLen, settings.DataOptions(display.Message));
         var model = ModelZoo.Create(settings.Model, settings.Size, train.VocabSize, settings.Seed, settings.Backbone == "mamba", dtype);
+        model.To(device);
         IO.AtomicFile.WriteAllText(Path.Combine(outDir, "train_args.json"), settings.ToJson());
         display.Message($"training {settings.Model}{(settings.Model.StartsWith("ttt", StringComparison.Ordinal) ? $" ({settings.Backbone} backbone)" : "")}, " +
             $"{model.ParameterCount():N0} parameters, on {train.Name} (vocab {train.VocabSize}, T = {settings.SeqLen}), " +
