@@ -63,6 +63,19 @@ public sealed class MambaConfig
     /// <see cref="PadVocabSizeMultiple"/>.</summary>
     public int PaddedVocabSize => (int)((VocabSize + (long)PadVocabSizeMultiple - 1) / PadVocabSizeMultiple * PadVocabSizeMultiple);
 
+    /// <summary>
+    /// Number of parameters of the model this config describes, counted without building it: per block in_proj
+    /// 2·E·D², conv E·D·(W + 1), x_proj E·D·(R + 2N), dt_proj R·E·D + E·D, A_log E·D·N, D E·D, out_proj E·D·D and the
+    /// norm; plus the embedding, the final norm and, when untied, the head. LayerNorms count their bias too.
+    /// </summary>
+    public long ParameterCount()
+    {
+        long d = DModel, inner = DInner, n = DState, r = ResolvedDtRank, w = DConv, v = PaddedVocabSize;
+        long norm = RmsNorm ? d : 2 * d;
+        long block = 2 * inner * d + inner * (w + 1) + inner * (r + 2 * n) + (r * inner + inner) + inner * n + inner + inner * d + norm;
+        return v * d + NLayer * block + norm + (TieEmbeddings ? 0 : v * d);
+    }
+
     /// <summary>Names accepted by <see cref="Preset"/>.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["tiny", "small", "125m", "350m", "760m", "1.3b"];
 
