@@ -84,8 +84,11 @@ public sealed class MambaConfig
     /// with: 125m = Mamba-130M (d_model 768 × 24 layers), 350m = 370M (1024 × 48), 760m = 790M (1536 × 48),
     /// 1.3b = 1.4B (2048 × 48). The two small ones roughly match the parameter count of a TTT model at the same
     /// vocabulary: <c>tiny</c> (64 × 3) matches TTT hidden 64 × 2 layers, <c>small</c> (128 × 6) matches hidden
-    /// 128 × 4 layers. A Mamba block has about 6·D² parameters, a TTT block (SwiGLU of width 2·D) about 10·D²
-    /// plus its inner weights, so the same width and 1.5× the layers keep the totals within about 10 %.
+    /// 128 × 4 layers. The TTT side is TTT-Linear with the Mamba backbone, SwiGLU of width 2·hidden and 4 heads (the
+    /// golden fixtures' shape). A Mamba block has about 6·D² parameters, a TTT block about 10·D² plus its inner
+    /// weights, so the same width (hence the same embedding) and 1.5× the layers match the totals: at vocabulary 128,
+    /// tiny 106,368 vs 95,720 (+11 %; 2 layers would be −23 %) and small 716,160 vs 702,160 (+2 %); at 32000 both
+    /// within 1 %, the embedding dominating.
     /// All presets use the paper's d_state 16, d_conv 4, expand 2 and dt_rank auto.
     /// </summary>
     public static MambaConfig Preset(string name, int vocabSize)

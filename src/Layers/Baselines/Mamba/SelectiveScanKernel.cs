@@ -167,6 +167,7 @@ internal static class SelectiveScanKernel
     /// One batch row and one block of W channels over the whole sequence:
     /// h_t = exp(Δ_t·A) ⊙ h_{t−1} + Δ_t·u_t·B_t, y_t = Σₙ C_t[n]·h_t[n] + D·u_t, with h [N] registers of W lanes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardBlock<T, V>(ForwardIo io, Dims s, int batch, int block, T[] aT, T[] dPad, V[] h, V[] aVec, T[] tail)
         where T : unmanaged
         where V : unmanaged, IScanLanes<V, T>
@@ -323,6 +324,7 @@ internal static class SelectiveScanKernel
     /// q_t = g_t ⊙ h_{t−1} ⊙ a_t (= ∂ℓ/∂(Δ_t·A)); dA = Σ_t q_t·Δ_t; dΔ_t = Σₙ (q_t·A + g_t·B_t·u_t);
     /// du_t = D·dy_t + Σₙ g_t·Δ_t·B_t; dD = Σ_t dy_t·u_t.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BackwardGroup<T, V>(BackwardIo io, Dims s, int batch, int group, int groups, int first, int last,
         T[] aT, T[] dPad, BackwardScratch<T, V> sc, T[] dBPart, T[] dCPart, T[] dAPart, T[] dDPart)
         where T : unmanaged
