@@ -30,10 +30,11 @@ internal interface IScanLanes<TSelf, T>
     /// <summary>eˣ per lane (<see cref="ScanMath.Exp{T, V}"/>).</summary>
     static abstract TSelf Exp(TSelf x);
 
-    /// <summary>Lane-wise minimum.</summary>
+    /// <summary>Lane-wise minimum in the hardware's own form (one instruction): where a lane of either operand is
+    /// NaN the result is that lane of <paramref name="b"/> on x86; pass the value that may be NaN as b.</summary>
     static abstract TSelf Min(TSelf a, TSelf b);
 
-    /// <summary>Lane-wise maximum.</summary>
+    /// <summary>Lane-wise maximum, hardware form (see <see cref="Min"/>).</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 
     /// <summary>Per lane: <paramref name="ifLess"/> where x &lt; threshold, else <paramref name="otherwise"/>.</summary>
@@ -84,10 +85,10 @@ internal readonly struct Lanes128<T> : IScanLanes<Lanes128<T>, T> where T : unma
     public static Lanes128<T> Exp(Lanes128<T> x) => ScanMath.Exp<T, Lanes128<T>>(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes128<T> Min(Lanes128<T> a, Lanes128<T> b) => new(Vector128.Min(a._v, b._v));
+    public static Lanes128<T> Min(Lanes128<T> a, Lanes128<T> b) => new(Vector128.MinNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes128<T> Max(Lanes128<T> a, Lanes128<T> b) => new(Vector128.Max(a._v, b._v));
+    public static Lanes128<T> Max(Lanes128<T> a, Lanes128<T> b) => new(Vector128.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes128<T> WhereLess(Lanes128<T> x, Lanes128<T> threshold, Lanes128<T> ifLess, Lanes128<T> otherwise) =>
@@ -146,10 +147,10 @@ internal readonly struct Lanes256<T> : IScanLanes<Lanes256<T>, T> where T : unma
     public static Lanes256<T> Exp(Lanes256<T> x) => ScanMath.Exp<T, Lanes256<T>>(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes256<T> Min(Lanes256<T> a, Lanes256<T> b) => new(Vector256.Min(a._v, b._v));
+    public static Lanes256<T> Min(Lanes256<T> a, Lanes256<T> b) => new(Vector256.MinNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes256<T> Max(Lanes256<T> a, Lanes256<T> b) => new(Vector256.Max(a._v, b._v));
+    public static Lanes256<T> Max(Lanes256<T> a, Lanes256<T> b) => new(Vector256.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes256<T> WhereLess(Lanes256<T> x, Lanes256<T> threshold, Lanes256<T> ifLess, Lanes256<T> otherwise) =>
@@ -208,10 +209,10 @@ internal readonly struct Lanes512<T> : IScanLanes<Lanes512<T>, T> where T : unma
     public static Lanes512<T> Exp(Lanes512<T> x) => ScanMath.Exp<T, Lanes512<T>>(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes512<T> Min(Lanes512<T> a, Lanes512<T> b) => new(Vector512.Min(a._v, b._v));
+    public static Lanes512<T> Min(Lanes512<T> a, Lanes512<T> b) => new(Vector512.MinNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Lanes512<T> Max(Lanes512<T> a, Lanes512<T> b) => new(Vector512.Max(a._v, b._v));
+    public static Lanes512<T> Max(Lanes512<T> a, Lanes512<T> b) => new(Vector512.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes512<T> WhereLess(Lanes512<T> x, Lanes512<T> threshold, Lanes512<T> ifLess, Lanes512<T> otherwise) =>
@@ -274,7 +275,7 @@ internal static class ScanMath
         if (typeof(T) == typeof(float))
         {
             const double low = -87.33654475, high = 88.72283935546875;   // high: ln(float.MaxValue)
-            var xc = V.Max(V.Min(x, C<T, V>(high)), C<T, V>(low));
+            var xc = V.Max(C<T, V>(low), V.Min(C<T, V>(high), x));     // NaN stays NaN: it is the second operand
             var k = V.RoundWithPowerOfTwo(xc * C<T, V>(1.44269504088896341), out var pow2);
             var r = V.MultiplyAdd(k, C<T, V>(-0.693359375), xc);
             r = V.MultiplyAdd(k, C<T, V>(2.12194440e-4), r);
@@ -291,7 +292,7 @@ internal static class ScanMath
         {
             const double low = -708.3964185322641, high = 709.782712893384;
             const double ln2High = 6.93147180369123816490e-01, ln2Low = 1.90821492927058770002e-10;
-            var xc = V.Max(V.Min(x, C<T, V>(high)), C<T, V>(low));
+            var xc = V.Max(C<T, V>(low), V.Min(C<T, V>(high), x));
             var k = V.RoundWithPowerOfTwo(xc * C<T, V>(1.4426950408889634074), out var pow2);
             var r = V.MultiplyAdd(k, C<T, V>(-ln2High), xc);
             r = V.MultiplyAdd(k, C<T, V>(-ln2Low), r);

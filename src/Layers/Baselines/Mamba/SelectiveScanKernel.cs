@@ -201,6 +201,8 @@ internal static class SelectiveScanKernel
             h[k] = V.Zero;
         }
         var dv = V.Load(ref dPad[e0]);
+        ref V hs = ref h[0];          // h [N] of this block
+        ref V aVecs = ref aVec[0];    // A [N] of this block
         for (int t = 0; t < len; t++)
         {
             if (t % s.Chunk == 0 && io.States is not null)
@@ -219,17 +221,17 @@ internal static class SelectiveScanKernel
             int st = 0;
             for (; st + 1 < n; st += 2)
             {
-                var h0 = V.MultiplyAdd(V.Exp(dtv * aVec[st]), h[st], dtu * V.Broadcast(Unsafe.Add(ref bRow, st)));
-                var h1 = V.MultiplyAdd(V.Exp(dtv * aVec[st + 1]), h[st + 1], dtu * V.Broadcast(Unsafe.Add(ref bRow, st + 1)));
-                h[st] = h0;
-                h[st + 1] = h1;
+                ref V h0 = ref Unsafe.Add(ref hs, st);
+                ref V h1 = ref Unsafe.Add(ref hs, st + 1);
+                h0 = V.MultiplyAdd(V.Exp(dtv * Unsafe.Add(ref aVecs, st)), h0, dtu * V.Broadcast(Unsafe.Add(ref bRow, st)));
+                h1 = V.MultiplyAdd(V.Exp(dtv * Unsafe.Add(ref aVecs, st + 1)), h1, dtu * V.Broadcast(Unsafe.Add(ref bRow, st + 1)));
                 y0 = V.MultiplyAdd(h0, V.Broadcast(Unsafe.Add(ref cRow, st)), y0);
                 y1 = V.MultiplyAdd(h1, V.Broadcast(Unsafe.Add(ref cRow, st + 1)), y1);
             }
             if (st < n)
             {
-                var h0 = V.MultiplyAdd(V.Exp(dtv * aVec[st]), h[st], dtu * V.Broadcast(Unsafe.Add(ref bRow, st)));
-                h[st] = h0;
+                ref V h0 = ref Unsafe.Add(ref hs, st);
+                h0 = V.MultiplyAdd(V.Exp(dtv * Unsafe.Add(ref aVecs, st)), h0, dtu * V.Broadcast(Unsafe.Add(ref bRow, st)));
                 y0 = V.MultiplyAdd(h0, V.Broadcast(Unsafe.Add(ref cRow, st)), y0);
             }
             V.Store(y0 + y1, ref Unsafe.Add(ref y, t * stride));
@@ -344,6 +346,11 @@ internal static class SelectiveScanKernel
         var accC = sc.AccC;
         var aVec = sc.AVec;
         var tail = sc.Tail.AsSpan();
+        ref V hs = ref h[0];
+        ref V decays = ref decay[0];
+        ref V accBs = ref accB[0];
+        ref V accCs = ref accC[0];
+        ref V aVecs = ref aVec[0];
         for (int chunk = s.Chunks - 1; chunk >= 0; chunk--)
         {
             int t0 = chunk * s.Chunk, tc = Math.Min(s.Chunk, len - t0);
@@ -388,18 +395,20 @@ internal static class SelectiveScanKernel
                     var dtv = V.Load(ref Unsafe.Add(ref dt, tau * stride));
                     var dtu = dtv * V.Load(ref Unsafe.Add(ref u, tau * stride));
                     ref T bRow = ref Unsafe.Add(ref bChunk, tau * n);
-                    int row = tau * n;
+                    ref V hPrev = ref Unsafe.Add(ref hs, tau * n);
+                    ref V hNow = ref Unsafe.Add(ref hPrev, n);
+                    ref V decayNow = ref Unsafe.Add(ref decays, tau * n);
                     for (int k = 0; k < n; k++)
                     {
-                        var a = V.Exp(dtv * aVec[k]);
-                        decay[row + k] = a;
-                        h[row + n + k] = V.MultiplyAdd(a, h[row + k], dtu * V.Broadcast(Unsafe.Add(ref bRow, k)));
+                        var a = V.Exp(dtv * Unsafe.Add(ref aVecs, k));
+                        Unsafe.Add(ref decayNow, k) = a;
+                        Unsafe.Add(ref hNow, k) = V.MultiplyAdd(a, Unsafe.Add(ref hPrev, k), dtu * V.Broadcast(Unsafe.Add(ref bRow, k)));
                     }
                 }
 
                 // Reverse-time recurrence through the chunk.
-                var carry = sc.Carry.AsSpan(j * n, n);
-                var dA = sc.DA.AsSpan(j * n, n);
+                ref V carry = ref sc.Carry[j * n];
+                ref V dA = ref sc.DA[j * n];
                 var dD = sc.DD[j];
                 for (int tau = tc - 1; tau >= 0; tau--)
                 {
@@ -408,25 +417,27 @@ internal static class SelectiveScanKernel
                     var uv = V.Load(ref Unsafe.Add(ref u, tau * stride));
                     var dtu = dtv * uv;
                     dD = V.MultiplyAdd(dyv, uv, dD);
-                    var duv = dv * dyv;
-                    var ddtv = V.Zero;
+                    // Σₙ q·A and Σₙ g·B, each split over even and odd n so the sums are two short dependency
+                    // chains instead of one long one; du and dΔ are formed from them after the loop.
+                    V qa0 = V.Zero, qa1 = V.Zero, gb0 = V.Zero, gb1 = V.Zero;
                     ref T bRow = ref Unsafe.Add(ref bChunk, tau * n);
                     ref T cRow = ref Unsafe.Add(ref cChunk, tau * n);
-                    int row = tau * n;
-                    for (int k = 0; k < n; k++)
+                    ref V hPrev = ref Unsafe.Add(ref hs, tau * n);        // h_{t−1}
+                    ref V hNow = ref Unsafe.Add(ref hPrev, n);            // h_t
+                    ref V decayNow = ref Unsafe.Add(ref decays, tau * n);
+                    ref V accBNow = ref Unsafe.Add(ref accBs, tau * n);
+                    ref V accCNow = ref Unsafe.Add(ref accCs, tau * n);
+                    int k = 0;
+                    for (; k + 1 < n; k += 2)
                     {
-                        var gk = V.MultiplyAdd(dyv, V.Broadcast(Unsafe.Add(ref cRow, k)), carry[k]);   // ∂ℓ/∂h_t
-                        accC[row + k] = V.MultiplyAdd(dyv, h[row + n + k], accC[row + k]);
-                        var a = decay[row + k];
-                        var q = gk * h[row + k] * a;                                                     // ∂ℓ/∂(Δ_t·A)
-                        dA[k] = V.MultiplyAdd(q, dtv, dA[k]);
-                        ddtv = V.MultiplyAdd(q, aVec[k], ddtv);
-                        var gb = gk * V.Broadcast(Unsafe.Add(ref bRow, k));
-                        ddtv = V.MultiplyAdd(gb, uv, ddtv);
-                        duv = V.MultiplyAdd(gb, dtv, duv);
-                        accB[row + k] = V.MultiplyAdd(gk, dtu, accB[row + k]);
-                        carry[k] = gk * a;                                                               // ∂ℓ/∂h_{t−1} via h_t
+                        Step(k, ref qa0, ref gb0, ref bRow, ref cRow, ref hPrev, ref hNow, ref decayNow, ref accBNow, ref accCNow, ref carry, ref dA, ref aVecs, dyv, dtv, dtu);
+                        Step(k + 1, ref qa1, ref gb1, ref bRow, ref cRow, ref hPrev, ref hNow, ref decayNow, ref accBNow, ref accCNow, ref carry, ref dA, ref aVecs, dyv, dtv, dtu);
                     }
+                    if (k < n)
+                        Step(k, ref qa0, ref gb0, ref bRow, ref cRow, ref hPrev, ref hNow, ref decayNow, ref accBNow, ref accCNow, ref carry, ref dA, ref aVecs, dyv, dtv, dtu);
+                    var gb = gb0 + gb1;
+                    var duv = V.MultiplyAdd(gb, dtv, dv * dyv);              // du_t = D·dy_t + Δ_t·Σₙ g·B
+                    var ddtv = V.MultiplyAdd(gb, uv, qa0 + qa1);             // dΔ_t = Σₙ q·A + u_t·Σₙ g·B
                     V.Store(duv, ref Unsafe.Add(ref du, tau * stride));
                     V.Store(ddtv, ref Unsafe.Add(ref ddt, tau * stride));
                 }
@@ -452,6 +463,31 @@ internal static class SelectiveScanKernel
             for (int k = 0; k < n; k++) V.Store(sc.DA[j * n + k], ref dAPart[((long)batch * n + k) * ep + e0]);
             V.Store(sc.DD[j], ref dDPart[(long)batch * ep + e0]);
         }
+    }
+
+    /// <summary>
+    /// State n of one reverse step: g = dy·C_t[n] + carry[n] (∂ℓ/∂h_t); dC_t[n] += dy·h_t; q = g·h_{t−1}·a_t
+    /// (∂ℓ/∂(Δ_t·A)); dA[n] += q·Δ_t; Σ q·A and Σ g·B_t[n] accumulate; dB_t[n] += g·Δ_t·u_t; carry[n] = g·a_t.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step<T, V>(int k, ref V qa, ref V gb, ref T bRow, ref T cRow, ref V hPrev, ref V hNow, ref V decayNow,
+        ref V accB, ref V accC, ref V carry, ref V dA, ref V aVec, V dyv, V dtv, V dtu)
+        where T : unmanaged
+        where V : unmanaged, IScanLanes<V, T>
+    {
+        ref V carryK = ref Unsafe.Add(ref carry, k);
+        var g = V.MultiplyAdd(dyv, V.Broadcast(Unsafe.Add(ref cRow, k)), carryK);
+        ref V accCK = ref Unsafe.Add(ref accC, k);
+        accCK = V.MultiplyAdd(dyv, Unsafe.Add(ref hNow, k), accCK);
+        var a = Unsafe.Add(ref decayNow, k);
+        var q = g * Unsafe.Add(ref hPrev, k) * a;
+        ref V dAK = ref Unsafe.Add(ref dA, k);
+        dAK = V.MultiplyAdd(q, dtv, dAK);
+        qa = V.MultiplyAdd(q, Unsafe.Add(ref aVec, k), qa);
+        gb = V.MultiplyAdd(g, V.Broadcast(Unsafe.Add(ref bRow, k)), gb);
+        ref V accBK = ref Unsafe.Add(ref accB, k);
+        accBK = V.MultiplyAdd(g, dtu, accBK);
+        carryK = g * a;
     }
 
     /// <summary>dB, dC: sum of the groups' slices; dA [E, N], dD [E]: sums over the batch (and transposition of dA).</summary>
