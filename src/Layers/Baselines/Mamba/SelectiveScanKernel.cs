@@ -157,7 +157,8 @@ internal static class SelectiveScanKernel
         {
             var h = new V[s.States];
             var aVec = new V[s.States];
-            var tail = new T[3 * s.Length * V.Count];
+            // Zero-padded rows of u, Δ, y [3, L, W] for the partial last block, if the width has one.
+            var tail = s.Channels % V.Count != 0 ? new T[3 * s.Length * V.Count] : [];
             for (long item = start; item < end; item++)
                 ForwardBlock<T, V>(io, s, (int)(item / s.Blocks), (int)(item % s.Blocks), aT, dPad, h, aVec, tail);
         });
@@ -296,7 +297,7 @@ internal static class SelectiveScanKernel
             AccB = new V[tc * n];
             AccC = new V[tc * n];
             AVec = new V[n];
-            Tail = new T[5 * tc * w];
+            Tail = s.Channels % w != 0 ? new T[5 * tc * w] : [];
         }
 
         /// <summary>∂ℓ/∂h at the start of the chunk processed last, per block of the group [blocks, N].</summary>
