@@ -16,6 +16,13 @@ public static class ModelZoo
     private static readonly Dictionary<string, Func<string, int, Generator, DType, CausalLM>> s_builders = [];
     private static readonly Dictionary<string, Func<string, Generator, DType, CausalLM>> s_fromConfig = [];
 
+    static ModelZoo()
+    {
+        Register("mamba",
+            (size, vocab, gen, dtype) => new MambaForCausalLM(File.Exists(size) ? MambaConfig.Load(size) : MambaConfig.Preset(size, vocab), gen, dtype),
+            (json, gen, dtype) => new MambaForCausalLM(MambaConfig.Parse(json), gen, dtype));
+    }
+
     /// <summary>Registers a baseline model type (its builder from a size or config path, and from config.json text).</summary>
     public static void Register(string modelType, Func<string, int, Generator, DType, CausalLM> build, Func<string, Generator, DType, CausalLM> fromConfig)
     {
