@@ -51,7 +51,7 @@ namespace Ttt.Cli
                 return 2;
             }
             catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException
-                                          or InvalidOperationException or OutOfMemoryException or NotSupportedException or IO.SafeTensorsFormatException or ArithmeticException)
+                                          or InvalidOperationException or OutOfMemoryException or InsufficientMemoryException or NotSupportedException or IO.SafeTensorsFormatException or ArithmeticException)
             {
                 error.WriteLine($"ttt {spec.Name}: error: {e.Message}");
                 if (verbose) error.WriteLine(e);

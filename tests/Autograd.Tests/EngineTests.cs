@@ -234,6 +234,26 @@ public class EngineTests
         }
     }
 
+    [Fact]
+    public void Anomaly_mode_names_the_first_op_that_produced_a_non_finite_forward_value()
+    {
+        var x = Vec(-1, 2).RequireGrad();
+        using (AnomalyMode.Enable())
+        {
+            var e = Assert.Throws<ArithmeticException>(() => (x * 2).Log().Exp().Sum());
+            Assert.Contains("log produced a non-finite output", e.Message);
+        }
+        var quiet = (x * 2).Log();   // without anomaly mode NaN propagates silently
+        Assert.True(double.IsNaN(quiet[0]));
+    }
+
+    [Fact]
+    public void Absurd_allocations_fail_with_the_requested_size()
+    {
+        var e = Assert.Throws<InsufficientMemoryException>(() => Tensor.Zeros([1 << 20, 1 << 20]));
+        Assert.Contains("1,099,511,627,776", e.Message);
+    }
+
     private static void AssertClose(double[] expected, double[] actual, double tol)
     {
         Assert.Equal(expected.Length, actual.Length);

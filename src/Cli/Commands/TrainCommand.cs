@@ -33,6 +33,7 @@ public static class TrainCommand
         new("--checkpoint-every", "N", "checkpoint every N updates (0: only at the end)", "100"),
         new("--keep-checkpoints", "N", "checkpoints kept", "3"),
         new("--max-nonfinite", "N", "stop after N consecutive updates with a non-finite loss or gradient", "5"),
+        new("--detect-anomaly", null, "name the first op that produces NaN/Inf, forward or backward (slow)"),
         new("--seed", "N", "seed of the initialization and the data", "0"),
         new("--threads", "N", "CPU threads", "all cores"),
         new("--dtype", "TYPE", "float32 or float64", "float32"),
@@ -104,7 +105,7 @@ public static class TrainCommand
             EvalReference = Reference(eval),
         };
         if (resume) trainer.Resume();
-        trainer.Run();
+        using (a.Has("--detect-anomaly") ? AnomalyMode.Enable() : null) trainer.Run();
         ModelZoo.Save(outDir, model);
 
         // Final evaluation on more held-out batches, with loss by token position.

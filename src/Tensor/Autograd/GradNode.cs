@@ -168,6 +168,16 @@ public static class AnomalyMode
         return new Scope();
     }
 
+    /// <summary>Throws naming <paramref name="node"/>'s op when its output holds NaN or ±∞.</summary>
+    internal static void CheckForward(GradNode node, Tensor output)
+    {
+        if (!output.DType.IsFloatingPoint() || output.Numel == 0) return;
+        double total;
+        using (GradMode.Disable()) total = output.Detach().Abs().Sum().Item();
+        if (double.IsFinite(total)) return;
+        throw new ArithmeticException($"anomaly: {node.Name} produced a non-finite output of shape {ShapeUtil.Format(output.Shape)} in the forward pass; the op was created at:{Environment.NewLine}{node.CreationTrace}");
+    }
+
     private sealed class Scope : IDisposable
     {
         private int _disposed;

@@ -138,6 +138,7 @@ public sealed partial class Tensor
         GradFn = node;
         _requiresGrad = true;
         node.AttachOutput(this);
+        if (AnomalyMode.IsEnabled) AnomalyMode.CheckForward(node, this);
         return this;
     }
 

@@ -31,7 +31,17 @@ public sealed class CpuStorage : Storage
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         if (length > Array.MaxLength - AlignBytes)
-            throw new OutOfMemoryException($"a CPU tensor of {length} {dtype.Name()} elements exceeds the largest supported storage ({Array.MaxLength - AlignBytes} elements)");
+            throw new InsufficientMemoryException($"a CPU tensor of {length:N0} {dtype.Name()} elements ({Bytes(length * dtype.SizeOf())}) exceeds the largest supported storage ({Array.MaxLength - AlignBytes:N0} elements)");
+        long bytes = length * dtype.SizeOf();
+        if (bytes > 1L << 28)
+        {
+            // Large requests are checked against the memory the runtime can still use, so that an absurd size
+            // fails with a clear message instead of an out-of-memory crash or swapping.
+            var info = GC.GetGCMemoryInfo();
+            long available = info.TotalAvailableMemoryBytes - GC.GetTotalMemory(false);
+            if (bytes > available)
+                throw new InsufficientMemoryException($"a CPU tensor of {length:N0} {dtype.Name()} elements needs {Bytes(bytes)}, but only {Bytes(Math.Max(available, 0))} of memory is available");
+        }
         return dtype switch
         {
             DType.Float32 => Create<float>(length, zero),
@@ -40,6 +50,8 @@ public sealed class CpuStorage : Storage
             _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
         };
     }
+
+    private static string Bytes(long b) => b >= 1L << 30 ? $"{b / (double)(1L << 30):F2} GiB" : b >= 1L << 20 ? $"{b / (double)(1L << 20):F1} MiB" : $"{b:N0} bytes";
 
     private static unsafe CpuStorage Create<T>(long length, bool zero) where T : unmanaged
     {

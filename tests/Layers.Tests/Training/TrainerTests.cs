@@ -76,6 +76,32 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Non_finite_losses_skip_updates_and_stop_training_after_the_limit()
+    {
+        string dir = TempDir();
+        try
+        {
+            var (train, eval) = DataSources.Open("markov", 1, 16);
+            var model = new TTTForCausalLM(Tiny(train.VocabSize), new Generator(1));
+            using (GradMode.Disable()) model.Model.Norm.Weight.Fill(double.NaN);
+            var before = model.Model.EmbedTokens.Weight.ToFloatArray();
+            var options = new TrainOptions { Steps = 10, BatchSize = 2, EvalEvery = 0, CheckpointEvery = 0, MaxNonFiniteSteps = 3 };
+            var trainer = new Trainer(model, train, eval, options, dir);
+            var log = new List<string>();
+            trainer.Log = log.Add;
+            var e = Assert.Throws<TrainingStoppedException>(() => trainer.Run(TestContext.Current.CancellationToken));
+            Assert.Contains("3 consecutive updates", e.Message);
+            Assert.Equal(3, trainer.SkippedSteps);
+            Assert.Equal(3, log.Count(m => m.Contains("skipped", StringComparison.Ordinal)));
+            Assert.Equal(before, model.Model.EmbedTokens.Weight.ToFloatArray());   // no update was applied
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_short_training_run_lowers_the_loss()
     {
         string dir = TempDir();
