@@ -17,6 +17,7 @@ internal static unsafe class AttentionTiles
     /// C(m, n) = [C(m, n) +] Σₖ A(m, k)·B(k, n) with A(m, k) at a[m·rsA + k·csA], B(k, n) at b[k·ldb + n] and
     /// C(m, n) at c[m·ldc + n]; m &lt; <paramref name="mCount"/>, n &lt; <paramref name="nCount"/>, k &lt; <paramref name="kCount"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply<T, TV, TS>(int mCount, int nCount, int kCount, T* a, nint rsA, nint csA, T* b, nint ldb,
         T* c, nint ldc, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -120,6 +121,7 @@ internal static unsafe class AttentionTiles
     }
 
     // 4 rows × 1 vector: 4 accumulators.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panel1<T, TV, TS>(int kCount, T* a0, T* a1, T* a2, T* a3, nint csA, T* b, nint ldb, T* c, nint ldc,
         int rows, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>

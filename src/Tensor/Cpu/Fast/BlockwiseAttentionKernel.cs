@@ -22,10 +22,10 @@ internal readonly record struct AttentionSizes(int Batch, int Heads, int QueryLe
 /// <summary>
 /// Blockwise (FlashAttention-style) causal softmax attention on the CPU, float32 and float64.
 /// <para><b>Forward</b> (per work item = one head × one block of <c>queryBlock</c> query rows): loop over key blocks
-/// left of the causal boundary; S = Q_i·K_jᵀ (K_j packed transposed into an L1 tile), scale, online softmax
-/// (running row max m and row sum l; the accumulated output is rescaled by e^(m_old − m_new) when the max grows),
-/// O_i += P·V_j. At the end O_i /= l and the row log-sum-exp LSE = m + log l is stored for backward. Nothing
-/// T×T is ever allocated: the scratch of a thread is a few blocks.</para>
+/// left of the causal boundary; Sᵀ = K_j·(scale·Q_i)ᵀ (the query block packed transposed once per item), online
+/// softmax per query (running max m and sum l; the accumulated output is rescaled by e^(m_old − m_new) when the
+/// max grows), O_i += P·V_j. At the end O_i /= l and the row log-sum-exp LSE = m + log l is stored for backward.
+/// Nothing T×T is ever allocated: the scratch of a thread is a few blocks.</para>
 /// <para><b>Backward</b> (FlashAttention-2 recomputation; per work item = one head × one block of keys, so dK and dV
 /// of the block are owned by one thread): D = rowsum(dO ⊙ O) first; then for every query block that sees the key
 /// block, recompute P = exp(scale·Q_i·K_jᵀ − LSE), dV_j += Pᵀ·dO_i, dP = dO_i·V_jᵀ, dS = P ⊙ (dP − D)·scale,
@@ -85,73 +85,107 @@ internal static unsafe class BlockwiseAttentionKernel
         where TV : struct
         where TS : struct, IAttentionSimd<TV, T>
     {
-        int heads = n.Batch * n.Heads, d = n.HeadDim, tq = n.QueryLength, tk = n.KeyLength;
+        int heads = n.Batch * n.Heads, tq = n.QueryLength, tk = n.KeyLength;
         if (heads == 0 || tq == 0) return;
-        int bq = queryBlock, bk = keyBlock, queryBlocks = (tq + bq - 1) / bq, offset = tk - tq;
-        int ldS = RoundUp(bk, TS.Count);
+        var job = new Job(n, q, k, v, (nint)o, (nint)lse, causal, scale, queryBlock, keyBlock);
+        int queryBlocks = job.QueryBlocks;
         // Work item = (head, query block); its cost is the number of key blocks it visits.
         long KeyBlocksOf(int item)
         {
-            int r0 = item % queryBlocks * bq, nr = Math.Min(bq, tq - r0);
-            int keyEnd = causal ? Math.Min(tk, r0 + nr + offset) : tk;
-            return (keyEnd + bk - 1) / bk;
+            int r0 = item % queryBlocks * queryBlock;
+            return (job.KeyEnd(r0, Math.Min(queryBlock, tq - r0)) + keyBlock - 1) / keyBlock;
         }
         int items = heads * queryBlocks;
-        var bounds = Partition(items, KeyBlocksOf, PartCount(items, (long)heads * tq * tk * d));
-        nint po = (nint)o, pl = (nint)lse;
-        T sc = T.CreateTruncating(scale);
+        var bounds = Partition(items, KeyBlocksOf, PartCount(items, (long)heads * tq * tk * n.HeadDim));
         CpuParallel.ForEach(bounds.Length - 1, part =>
         {
-            if (bounds[part] == bounds[part + 1]) return;
-            using var scratch = new Scratch<T>([d * ldS, bq * ldS, bq * d, bq, bq]);
-            T* kt = scratch[0], s = scratch[1], acc = scratch[2], m = scratch[3], l = scratch[4];
-            for (int item = bounds[part]; item < bounds[part + 1]; item++)
-            {
-                int head = item / queryBlocks, b = head / n.Heads, h = head % n.Heads;
-                int r0 = item % queryBlocks * bq, nr = Math.Min(bq, tq - r0);
-                int keyEnd = causal ? Math.Min(tk, r0 + nr + offset) : tk;
-                T* qi = q.Head<T>(b, h) + r0 * q.TimeStride;
-                T* kh = k.Head<T>(b, h), vh = v.Head<T>(b, h);
-                for (int r = 0; r < nr; r++) (m[r], l[r]) = (T.NegativeInfinity, T.Zero);
-                new Span<T>(acc, nr * d).Clear();
-                for (int k0 = 0; k0 < keyEnd; k0 += bk)
-                {
-                    int nk = Math.Min(bk, keyEnd - k0), nkPad = RoundUp(nk, TS.Count);
-                    PackTransposed(kh + k0 * k.TimeStride, (nint)k.TimeStride, nk, nkPad, d, kt, ldS);
-                    // S [nr, nkPad] = Q_i [nr, d] · K_jᵀ [d, nkPad]
-                    AttentionTiles.Multiply<T, TV, TS>(nr, nkPad, d, qi, (nint)q.TimeStride, 1, kt, ldS, s, ldS, accumulate: false);
-                    bool cut = causal && k0 + nk - 1 > r0 + offset; // some row of the block cannot see the last key
-                    for (int r = 0; r < nr; r++)
-                    {
-                        T* sr = s + r * ldS;
-                        int visible = cut ? Math.Clamp(r0 + r + offset - k0 + 1, 0, nk) : nk;
-                        if (visible == 0)
-                        {
-                            new Span<T>(sr, nk).Clear();
-                            continue;
-                        }
-                        T rowMax = ScaleRowAndMax<T, TV, TS>(sr, visible, sc);
-                        T mNew = T.Max(m[r], rowMax);
-                        T sum = ExpRow<T, TV, TS>(sr, visible, mNew);
-                        new Span<T>(sr + visible, nk - visible).Clear();
-                        T alpha = T.Exp(m[r] - mNew); // 0 on the first visited block (m = −∞)
-                        l[r] = l[r] * alpha + sum;
-                        m[r] = mNew;
-                        if (alpha != T.One) ScaleRow<T, TV, TS>(acc + r * d, d, alpha);
-                    }
-                    // acc [nr, d] += P [nr, nk] · V_j [nk, d]
-                    AttentionTiles.Multiply<T, TV, TS>(nr, d, nk, s, ldS, 1, vh + k0 * v.TimeStride, (nint)v.TimeStride, acc, d, accumulate: true);
-                }
-                T* oi = (T*)po + ((nint)head * tq + r0) * d;
-                T* li = (T*)pl + (nint)head * tq + r0;
-                for (int r = 0; r < nr; r++)
-                {
-                    T inv = T.One / l[r];
-                    ScaleCopy<T, TV, TS>(acc + r * d, oi + r * d, d, inv);
-                    li[r] = m[r] + T.Log(l[r]);
-                }
-            }
+            if (bounds[part] < bounds[part + 1]) ForwardItems<T, TV, TS>(job, bounds[part], bounds[part + 1]);
         });
+    }
+
+    /// <summary>
+    /// Forward of work items [start, end). Scores are computed transposed, Sᵀ [keys, queries] = K_j·(scale·Q_i)ᵀ,
+    /// with the query block packed (and pre-scaled) once per item, so the key loop streams K rows unpacked and the
+    /// online softmax runs down the key axis with whole vectors of queries (no horizontal reductions, no tails
+    /// for partial key blocks; query columns are padded to the vector width with zeros).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardItems<T, TV, TS>(in Job job, int start, int end)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, IAttentionSimd<TV, T>
+    {
+        int w = TS.Count, d = job.Sizes.HeadDim, tq = job.Sizes.QueryLength, bq = job.QueryBlock, bk = job.KeyBlock;
+        int ldQ = RoundUp(bq, w);
+        T scale = T.CreateTruncating(job.Scale);
+        AttentionOperand q = job.Q, k = job.K, v = job.V;
+        using var scratch = new Scratch<T>([d * ldQ, bk * ldQ, bq * d, ldQ, ldQ, ldQ]);
+        T* qt = scratch[0], st = scratch[1], acc = scratch[2], m = scratch[3], l = scratch[4], alpha = scratch[5];
+        for (int item = start; item < end; item++)
+        {
+            int head = item / job.QueryBlocks, b = head / job.Sizes.Heads, h = head % job.Sizes.Heads;
+            int r0 = item % job.QueryBlocks * bq, nr = Math.Min(bq, tq - r0), nrPad = RoundUp(nr, w);
+            int keyEnd = job.KeyEnd(r0, nr);
+            T* kh = k.Head<T>(b, h), vh = v.Head<T>(b, h);
+            // Q̃ᵀ [d, nrPad] = scale·Q_iᵀ, zero in the padding columns
+            T* qi = q.Head<T>(b, h) + r0 * q.TimeStride;
+            for (int r = 0; r < nr; r++)
+            {
+                T* row = qi + r * q.TimeStride;
+                for (int p = 0; p < d; p++) qt[p * ldQ + r] = row[p] * scale;
+            }
+            if (nrPad > nr)
+                for (int p = 0; p < d; p++) new Span<T>(qt + p * ldQ + nr, nrPad - nr).Clear();
+            new Span<T>(m, nrPad).Fill(T.NegativeInfinity);
+            new Span<T>(l, nrPad).Clear();
+            new Span<T>(acc, nr * d).Clear();
+            for (int k0 = 0; k0 < keyEnd; k0 += bk)
+            {
+                int nk = Math.Min(bk, keyEnd - k0);
+                // Sᵀ [nk, nrPad] = K_j [nk, d] · Q̃ᵀ [d, nrPad]
+                AttentionTiles.Multiply<T, TV, TS>(nk, nrPad, d, kh + k0 * k.TimeStride, (nint)k.TimeStride, 1, qt, ldQ, st, ldQ, accumulate: false);
+                if (job.Causal && k0 + nk - 1 > r0 + job.Offset)
+                {
+                    // Block cut by the diagonal: key k0 + c is visible from query r0 + r when r ≥ k0 + c − r0 − offset.
+                    // (That bound is < nr, so padding columns are never masked and every column keeps a finite max:
+                    // key 0 is visible to every query and is in the first block visited.)
+                    for (int c = 0; c < nk; c++)
+                    {
+                        int firstVisible = k0 + c - r0 - job.Offset;
+                        if (firstVisible > 0) new Span<T>(st + c * ldQ, firstVisible).Fill(T.NegativeInfinity);
+                    }
+                }
+                // Online softmax down the key axis, one vector of queries at a time.
+                for (int j = 0; j < nrPad; j += w)
+                {
+                    TV mOld = TS.Load(m + j), mNew = mOld;
+                    for (int c = 0; c < nk; c++) mNew = TS.Max(mNew, TS.Load(st + c * ldQ + j));
+                    TV sum = TS.Zero;
+                    for (int c = 0; c < nk; c++)
+                    {
+                        T* sc = st + c * ldQ + j;
+                        TV e = AttentionExp.Exp<T, TV, TS>(TS.Sub(TS.Load(sc), mNew));
+                        TS.Store(e, sc);
+                        sum = TS.Add(sum, e);
+                    }
+                    TV a = AttentionExp.Exp<T, TV, TS>(TS.Sub(mOld, mNew)); // 0 on the first block (m = −∞)
+                    TS.Store(a, alpha + j);
+                    TS.Store(mNew, m + j);
+                    TS.Store(TS.MulAdd(TS.Load(l + j), a, sum), l + j);
+                }
+                for (int r = 0; r < nr; r++)
+                    if (alpha[r] != T.One) ScaleRow<T, TV, TS>(acc + r * d, d, alpha[r]);
+                // acc [nr, d] += P [nr, nk] · V_j [nk, d], with P(r, c) = Sᵀ[c, r]
+                AttentionTiles.Multiply<T, TV, TS>(nr, d, nk, st, 1, ldQ, vh + k0 * v.TimeStride, (nint)v.TimeStride, acc, d, accumulate: true);
+            }
+            T* oi = (T*)job.Output + ((nint)head * tq + r0) * d;
+            T* li = (T*)job.Lse + (nint)head * tq + r0;
+            for (int r = 0; r < nr; r++)
+            {
+                ScaleCopy<T, TV, TS>(acc + r * d, oi + r * d, d, T.One / l[r]);
+                li[r] = m[r] + T.Log(l[r]);
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ backward
@@ -171,15 +205,13 @@ internal static unsafe class BlockwiseAttentionKernel
             new Span<T>(dv, heads * tk * d).Clear();
             return;
         }
-        int bq = queryBlock, bk = keyBlock, keyBlocks = (tk + bk - 1) / bk, queryBlocks = (tq + bq - 1) / bq;
-        int offset = tk - tq, ldS = RoundUp(bk, TS.Count);
-        T sc = T.CreateTruncating(scale);
-        nint po = (nint)o, pl = (nint)lse, pdq = (nint)dq, pdk = (nint)dk, pdv = (nint)dv;
+        var job = new Job(n, q, k, v, (nint)o, (nint)lse, causal, scale, queryBlock, keyBlock);
+        int keyBlocks = (tk + keyBlock - 1) / keyBlock, queryBlocks = job.QueryBlocks;
 
         // D [B·H·Tq] = rowsum(dO ⊙ O): the softmax-backward correction, once per row.
         using var rowDots = new Scratch<T>([heads * tq]);
-        nint pD = (nint)rowDots[0];
-        CpuParallel.For((long)heads * tq, Math.Max(1, (1 << 14) / Math.Max(d, 1)), (s, e) =>
+        nint pD = (nint)rowDots[0], po = (nint)o;
+        CpuParallel.For((long)heads * tq, Math.Max(1, (1 << 14) / d), (s, e) =>
         {
             for (long row = s; row < e; row++)
             {
@@ -189,13 +221,15 @@ internal static unsafe class BlockwiseAttentionKernel
             }
         });
 
-        int FirstQueryBlock(int keyBlock0) => causal ? Math.Max(0, keyBlock0 * bk - offset) / bq : 0;
         int items = heads * keyBlocks;
-        var bounds = Partition(items, item => queryBlocks - FirstQueryBlock(item % keyBlocks), PartCount(items, (long)heads * tq * tk * d));
+        var bounds = Partition(items, item => queryBlocks - job.FirstQueryBlock(item % keyBlocks * keyBlock),
+            PartCount(items, (long)heads * tq * tk * d));
         int parts = bounds.Length - 1;
-        // With several parts, each part accumulates dQ of the heads it touches ([firstHead, last]) in a private
-        // buffer; a single part accumulates straight into dq.
+        // dQ rows receive contributions from every key block. A single part accumulates straight into dq; with
+        // several, each part accumulates the heads it touches ([firstHead, lastHead]) in a private buffer and the
+        // buffers are summed per head afterwards.
         var firstHead = new int[parts];
+        var lastHead = new int[parts];
         var privateDq = new Scratch<T>?[parts];
         try
         {
@@ -203,69 +237,28 @@ internal static unsafe class BlockwiseAttentionKernel
             {
                 if (bounds[p] == bounds[p + 1]) continue;
                 firstHead[p] = bounds[p] / keyBlocks;
-                int lastHead = (bounds[p + 1] - 1) / keyBlocks;
-                privateDq[p] = new Scratch<T>([(lastHead - firstHead[p] + 1) * tq * d]);
-                new Span<T>(privateDq[p]![0], (lastHead - firstHead[p] + 1) * tq * d).Clear();
+                lastHead[p] = (bounds[p + 1] - 1) / keyBlocks;
+                int length = (lastHead[p] - firstHead[p] + 1) * tq * d;
+                privateDq[p] = new Scratch<T>([length]);
+                new Span<T>(privateDq[p]![0], length).Clear();
             }
+            var grads = new Gradients(dO, pD, (nint)dq, (nint)dk, (nint)dv);
             CpuParallel.ForEach(parts, part =>
             {
                 if (bounds[part] == bounds[part + 1]) return;
-                using var scratch = new Scratch<T>([d * ldS, d * ldS, bq * ldS, bq * ldS, bk * d, bk * d]);
-                T* kt = scratch[0], vt = scratch[1], p = scratch[2], ds = scratch[3], dkAcc = scratch[4], dvAcc = scratch[5];
-                T* dqBase = privateDq[part] is { } priv ? priv[0] - (nint)firstHead[part] * tq * d : (T*)pdq;
-                for (int item = bounds[part]; item < bounds[part + 1]; item++)
-                {
-                    int head = item / keyBlocks, b = head / n.Heads, h = head % n.Heads;
-                    int k0 = item % keyBlocks * bk, nk = Math.Min(bk, tk - k0), nkPad = RoundUp(nk, TS.Count);
-                    T* qh = q.Head<T>(b, h), kj = k.Head<T>(b, h) + k0 * k.TimeStride, vj = v.Head<T>(b, h) + k0 * v.TimeStride;
-                    T* gh = dO.Head<T>(b, h);
-                    T* lh = (T*)pl + (nint)head * tq, dh = (T*)pD + (nint)head * tq;
-                    T* dqh = dqBase + (nint)head * tq * d;
-                    PackTransposed(kj, (nint)k.TimeStride, nk, nkPad, d, kt, ldS);
-                    PackTransposed(vj, (nint)v.TimeStride, nk, nkPad, d, vt, ldS);
-                    new Span<T>(dkAcc, nk * d).Clear();
-                    new Span<T>(dvAcc, nk * d).Clear();
-                    for (int q0 = FirstQueryBlock(k0 / bk) * bq; q0 < tq; q0 += bq)
-                    {
-                        int nr = Math.Min(bq, tq - q0);
-                        T* qi = qh + q0 * q.TimeStride, gi = gh + q0 * dO.TimeStride;
-                        // P [nr, nkPad] = exp(scale·Q_i·K_jᵀ − LSE_i), zero where masked
-                        AttentionTiles.Multiply<T, TV, TS>(nr, nkPad, d, qi, (nint)q.TimeStride, 1, kt, ldS, p, ldS, accumulate: false);
-                        bool cut = causal && k0 + nk - 1 > q0 + offset;
-                        for (int r = 0; r < nr; r++)
-                        {
-                            T* pr = p + r * ldS;
-                            int visible = cut ? Math.Clamp(q0 + r + offset - k0 + 1, 0, nk) : nk;
-                            ExpShiftedRow<T, TV, TS>(pr, visible, sc, lh[q0 + r]);
-                            new Span<T>(pr + visible, nkPad - visible).Clear();
-                        }
-                        // dV_j [nk, d] += Pᵀ [nk, nr] · dO_i [nr, d]
-                        AttentionTiles.Multiply<T, TV, TS>(nk, d, nr, p, 1, ldS, gi, (nint)dO.TimeStride, dvAcc, d, accumulate: true);
-                        // dP [nr, nkPad] = dO_i [nr, d] · V_jᵀ [d, nkPad]
-                        AttentionTiles.Multiply<T, TV, TS>(nr, nkPad, d, gi, (nint)dO.TimeStride, 1, vt, ldS, ds, ldS, accumulate: false);
-                        // dS = P ⊙ (dP − D)·scale (the scale of S = scale·QKᵀ folded in here once)
-                        for (int r = 0; r < nr; r++)
-                            SoftmaxGradRow<T, TV, TS>(p + r * ldS, ds + r * ldS, nkPad, dh[q0 + r], sc);
-                        // dK_j [nk, d] += dSᵀ [nk, nr] · Q_i [nr, d]
-                        AttentionTiles.Multiply<T, TV, TS>(nk, d, nr, ds, 1, ldS, qi, (nint)q.TimeStride, dkAcc, d, accumulate: true);
-                        // dQ_i [nr, d] += dS [nr, nk] · K_j [nk, d]
-                        AttentionTiles.Multiply<T, TV, TS>(nr, d, nk, ds, ldS, 1, kj, (nint)k.TimeStride, dqh + (nint)q0 * d, d, accumulate: true);
-                    }
-                    new Span<T>(dkAcc, nk * d).CopyTo(new Span<T>((T*)pdk + ((nint)head * tk + k0) * d, nk * d));
-                    new Span<T>(dvAcc, nk * d).CopyTo(new Span<T>((T*)pdv + ((nint)head * tk + k0) * d, nk * d));
-                }
+                // dQ of head hd goes to dqBase + hd·Tq·d (the private buffer is shifted to start at firstHead)
+                nint dqBase = privateDq[part] is { } priv ? (nint)(priv[0] - (nint)firstHead[part] * tq * d) : grads.Dq;
+                BackwardItems<T, TV, TS>(job, grads, dqBase, bounds[part], bounds[part + 1]);
             });
             if (parts > 1)
             {
-                // dQ = Σ over the parts that touched each head of their private accumulators.
+                nint pdq = (nint)dq;
                 CpuParallel.ForEach(heads, head =>
                 {
                     T* target = (T*)pdq + (nint)head * tq * d;
                     for (int p = 0; p < parts; p++)
-                    {
-                        if (privateDq[p] is not { } priv || head < firstHead[p] || head > (bounds[p + 1] - 1) / keyBlocks) continue;
-                        AddInto<T, TV, TS>(priv[0] + (nint)(head - firstHead[p]) * tq * d, target, tq * d);
-                    }
+                        if (privateDq[p] is { } priv && head >= firstHead[p] && head <= lastHead[p])
+                            AddInto<T, TV, TS>(priv[0] + (nint)(head - firstHead[p]) * tq * d, target, tq * d);
                 });
             }
         }
@@ -275,10 +268,88 @@ internal static unsafe class BlockwiseAttentionKernel
         }
     }
 
+    /// <summary>Backward of work items [start, end) (item = head × key block); dQ accumulates at dqBase.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardItems<T, TV, TS>(in Job job, in Gradients grads, nint dqBase, int start, int end)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, IAttentionSimd<TV, T>
+    {
+        int w = TS.Count, d = job.Sizes.HeadDim, tq = job.Sizes.QueryLength, tk = job.Sizes.KeyLength;
+        int bq = job.QueryBlock, bk = job.KeyBlock, keyBlocks = (tk + bk - 1) / bk, ldS = RoundUp(bk, w);
+        T scale = T.CreateTruncating(job.Scale);
+        AttentionOperand q = job.Q, k = job.K, v = job.V, dO = grads.OutputGrad;
+        using var scratch = new Scratch<T>([d * ldS, d * ldS, bq * ldS, bq * ldS, bk * d, bk * d]);
+        T* kt = scratch[0], vt = scratch[1], p = scratch[2], ds = scratch[3], dkAcc = scratch[4], dvAcc = scratch[5];
+        for (int item = start; item < end; item++)
+        {
+            int head = item / keyBlocks, b = head / job.Sizes.Heads, h = head % job.Sizes.Heads;
+            int k0 = item % keyBlocks * bk, nk = Math.Min(bk, tk - k0), nkPad = RoundUp(nk, w);
+            T* qh = q.Head<T>(b, h), gh = dO.Head<T>(b, h);
+            T* kj = k.Head<T>(b, h) + k0 * k.TimeStride, vj = v.Head<T>(b, h) + k0 * v.TimeStride;
+            T* lh = (T*)job.Lse + (nint)head * tq, dh = (T*)grads.RowDots + (nint)head * tq;
+            T* dqh = (T*)dqBase + (nint)head * tq * d;
+            // K_jᵀ, V_jᵀ [d, nkPad] packed once per item, reused by every query block
+            PackTransposed(kj, (nint)k.TimeStride, nk, nkPad, d, kt, ldS);
+            PackTransposed(vj, (nint)v.TimeStride, nk, nkPad, d, vt, ldS);
+            new Span<T>(dkAcc, nk * d).Clear();
+            new Span<T>(dvAcc, nk * d).Clear();
+            for (int q0 = job.FirstQueryBlock(k0) * bq; q0 < tq; q0 += bq)
+            {
+                int nr = Math.Min(bq, tq - q0);
+                T* qi = qh + q0 * q.TimeStride, gi = gh + q0 * dO.TimeStride;
+                // P [nr, nkPad] = exp(scale·Q_i·K_jᵀ − LSE_i), zero where masked or padded
+                AttentionTiles.Multiply<T, TV, TS>(nr, nkPad, d, qi, (nint)q.TimeStride, 1, kt, ldS, p, ldS, accumulate: false);
+                bool cut = job.Causal && k0 + nk - 1 > q0 + job.Offset;
+                for (int r = 0; r < nr; r++)
+                {
+                    T* pr = p + r * ldS;
+                    int visible = cut ? Math.Clamp(q0 + r + job.Offset - k0 + 1, 0, nk) : nk;
+                    ExpShiftedRow<T, TV, TS>(pr, visible, scale, lh[q0 + r]);
+                    new Span<T>(pr + visible, nkPad - visible).Clear();
+                }
+                // dV_j [nk, d] += Pᵀ [nk, nr] · dO_i [nr, d]
+                AttentionTiles.Multiply<T, TV, TS>(nk, d, nr, p, 1, ldS, gi, (nint)dO.TimeStride, dvAcc, d, accumulate: true);
+                // dP [nr, nkPad] = dO_i [nr, d] · V_jᵀ [d, nkPad]
+                AttentionTiles.Multiply<T, TV, TS>(nr, nkPad, d, gi, (nint)dO.TimeStride, 1, vt, ldS, ds, ldS, accumulate: false);
+                // dS = P ⊙ (dP − D)·scale (the scale of S = scale·QKᵀ folded in once, here)
+                for (int r = 0; r < nr; r++)
+                    SoftmaxGradRow<T, TV, TS>(p + r * ldS, ds + r * ldS, nkPad, dh[q0 + r], scale);
+                // dK_j [nk, d] += dSᵀ [nk, nr] · Q_i [nr, d]
+                AttentionTiles.Multiply<T, TV, TS>(nk, d, nr, ds, 1, ldS, qi, (nint)q.TimeStride, dkAcc, d, accumulate: true);
+                // dQ_i [nr, d] += dS [nr, nk] · K_j [nk, d]
+                AttentionTiles.Multiply<T, TV, TS>(nr, d, nk, ds, ldS, 1, kj, (nint)k.TimeStride, dqh + (nint)q0 * d, d, accumulate: true);
+            }
+            new Span<T>(dkAcc, nk * d).CopyTo(new Span<T>((T*)grads.Dk + ((nint)head * tk + k0) * d, nk * d));
+            new Span<T>(dvAcc, nk * d).CopyTo(new Span<T>((T*)grads.Dv + ((nint)head * tk + k0) * d, nk * d));
+        }
+    }
+
+    /// <summary>Everything a forward or backward work item reads: sizes, operands, the forward's outputs, options.</summary>
+    private readonly record struct Job(AttentionSizes Sizes, AttentionOperand Q, AttentionOperand K, AttentionOperand V,
+        nint Output, nint Lse, bool Causal, double Scale, int QueryBlock, int KeyBlock)
+    {
+        /// <summary>Tk − Tq: query i sits at key position i + Offset.</summary>
+        public int Offset => Sizes.KeyLength - Sizes.QueryLength;
+
+        /// <summary>Number of query blocks.</summary>
+        public int QueryBlocks => (Sizes.QueryLength + QueryBlock - 1) / QueryBlock;
+
+        /// <summary>One past the last key that any of the queries [r0, r0 + rows) sees.</summary>
+        public int KeyEnd(int r0, int rows) => Causal ? Math.Min(Sizes.KeyLength, r0 + rows + Offset) : Sizes.KeyLength;
+
+        /// <summary>Index of the first query block that sees key k0.</summary>
+        public int FirstQueryBlock(int k0) => Causal ? Math.Max(0, k0 - Offset) / QueryBlock : 0;
+    }
+
+    /// <summary>The backward's extra inputs and outputs: dO, the row dots D, and dq, dk, dv.</summary>
+    private readonly record struct Gradients(AttentionOperand OutputGrad, nint RowDots, nint Dq, nint Dk, nint Dv);
+
     // ------------------------------------------------------------------------------------------------ helpers
 
     /// <summary>dst[i, c] = src[c, i] for c &lt; rows (src rows strided), zero for rows ≤ c &lt; padded: a block of
     /// keys or values [rows, d] becomes [d, padded] so that products with it stream unit-stride rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PackTransposed<T>(T* src, nint srcStride, int rows, int padded, int d, T* dst, nint ldDst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -291,61 +362,8 @@ internal static unsafe class BlockwiseAttentionKernel
             for (int i = 0; i < d; i++) new Span<T>(dst + i * ldDst + rows, padded - rows).Clear();
     }
 
-    /// <summary>row[c] *= scale for c &lt; n; returns the largest scaled value.</summary>
-    private static T ScaleRowAndMax<T, TV, TS>(T* row, int n, T scale)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        where TV : struct
-        where TS : struct, IAttentionSimd<TV, T>
-    {
-        int w = TS.Count, c = 0;
-        T max = T.NegativeInfinity;
-        if (n >= w)
-        {
-            TV vs = TS.Splat(scale), vm = TS.Splat(T.NegativeInfinity);
-            for (; c + w <= n; c += w)
-            {
-                TV x = TS.Mul(TS.Load(row + c), vs);
-                TS.Store(x, row + c);
-                vm = TS.Max(vm, x);
-            }
-            max = TS.MaxAcross(vm);
-        }
-        for (; c < n; c++)
-        {
-            row[c] *= scale;
-            max = T.Max(max, row[c]);
-        }
-        return max;
-    }
-
-    /// <summary>row[c] = exp(row[c] − shift) for c &lt; n; returns their sum.</summary>
-    private static T ExpRow<T, TV, TS>(T* row, int n, T shift)
-        where T : unmanaged, IFloatingPointIeee754<T>
-        where TV : struct
-        where TS : struct, IAttentionSimd<TV, T>
-    {
-        int w = TS.Count, c = 0;
-        T sum = T.Zero;
-        if (n >= w)
-        {
-            TV vShift = TS.Splat(shift), acc = TS.Zero;
-            for (; c + w <= n; c += w)
-            {
-                TV e = TS.Exp(TS.Sub(TS.Load(row + c), vShift));
-                TS.Store(e, row + c);
-                acc = TS.Add(acc, e);
-            }
-            sum = TS.Sum(acc);
-        }
-        for (; c < n; c++)
-        {
-            row[c] = T.Exp(row[c] - shift);
-            sum += row[c];
-        }
-        return sum;
-    }
-
     /// <summary>row[c] = exp(scale·row[c] − lse) for c &lt; n (the recomputed softmax of backward).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ExpShiftedRow<T, TV, TS>(T* row, int n, T scale, T lse)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -354,11 +372,12 @@ internal static unsafe class BlockwiseAttentionKernel
         int w = TS.Count, c = 0;
         TV vs = TS.Splat(scale), vl = TS.Splat(lse);
         for (; c + w <= n; c += w)
-            TS.Store(TS.Exp(TS.Sub(TS.Mul(TS.Load(row + c), vs), vl)), row + c);
+            TS.Store(AttentionExp.Exp<T, TV, TS>(TS.Sub(TS.Mul(TS.Load(row + c), vs), vl)), row + c);
         for (; c < n; c++) row[c] = T.Exp(row[c] * scale - lse);
     }
 
     /// <summary>dp[c] = p[c]·(dp[c] − rowDot)·scale for c &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SoftmaxGradRow<T, TV, TS>(T* p, T* dp, int n, T rowDot, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -372,6 +391,7 @@ internal static unsafe class BlockwiseAttentionKernel
     }
 
     /// <summary>row[i] *= factor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ScaleRow<T, TV, TS>(T* row, int n, T factor)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -384,6 +404,7 @@ internal static unsafe class BlockwiseAttentionKernel
     }
 
     /// <summary>dst[i] = src[i]·factor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ScaleCopy<T, TV, TS>(T* src, T* dst, int n, T factor)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -396,6 +417,7 @@ internal static unsafe class BlockwiseAttentionKernel
     }
 
     /// <summary>dst[i] += src[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddInto<T, TV, TS>(T* src, T* dst, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
@@ -407,6 +429,7 @@ internal static unsafe class BlockwiseAttentionKernel
     }
 
     /// <summary>Σ a[i]·b[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static T Dot<T, TV, TS>(T* a, T* b, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
