@@ -26,10 +26,10 @@ public class BlockwiseAttentionTests
     }
 
     public sealed record Case(int B, int H, int Tq, int Tk, int D, bool Causal, double? Scale, int QueryBlock, int KeyBlock,
-        Layout Layout, bool SumLoss, ulong Seed)
+        Layout Layout, bool SumLoss, ulong Seed, int VectorBits = 0)
     {
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"B={B} H={H} Tq={Tq} Tk={Tk} d={D} causal={Causal} scale={Scale?.ToString("R", CultureInfo.InvariantCulture) ?? "1/√d"} blocks={QueryBlock}×{KeyBlock} layout={Layout} sumLoss={SumLoss} seed={Seed}");
+            $"B={B} H={H} Tq={Tq} Tk={Tk} d={D} causal={Causal} scale={Scale?.ToString("R", CultureInfo.InvariantCulture) ?? "1/√d"} blocks={QueryBlock}×{KeyBlock} layout={Layout} sumLoss={SumLoss} seed={Seed} vectorBits={(VectorBits == 0 ? "native" : VectorBits)}");
     }
 
     private static Tensor Build(int b, int h, int t, int d, Layout layout, ulong seed, DType dtype)
@@ -66,7 +66,7 @@ public class BlockwiseAttentionTests
     }
 
     private static Tensor Blockwise(Case c, Tensor q, Tensor k, Tensor v) =>
-        Tensor.BlockwiseAttention(q, k, v, c.Causal, c.Scale, c.QueryBlock, c.KeyBlock);
+        Tensor.BlockwiseAttention(q, k, v, c.Causal, c.Scale, c.QueryBlock, c.KeyBlock, c.VectorBits);
 
     private static Tensor Reference(Case c, Tensor q, Tensor k, Tensor v) => Attention.Reference(q, k, v, c.Causal, c.Scale);
 
@@ -133,7 +133,9 @@ public class BlockwiseAttentionTests
         from layout in Gen.Elements(Layout.Contiguous, Layout.HeadsTransposed, Layout.Narrowed, Layout.Permuted)
         from sumLoss in Gen.Elements(false, false, true)
         from seed in Gen.Choose(0, int.MaxValue)
-        select new Case(b, h, tq, tk, d, causal, scale, qb, kb, layout, sumLoss, (ulong)seed);
+        // 0 = the CPU's widest vectors; 256 and 128 force the code paths other CPUs take
+        from bits in Gen.Elements(0, 0, 256, 128)
+        select new Case(b, h, tq, tk, d, causal, scale, qb, kb, layout, sumLoss, (ulong)seed, bits);
 
     private static void Property(Gen<Case> gen, Action<Case> body, int tests) =>
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(tests), Prop.ForAll(gen.ToArbitrary(), c =>
@@ -168,6 +170,17 @@ public class BlockwiseAttentionTests
             Layout.HeadsTransposed, SumLoss: false, Seed: (ulong)(b * 1000 + t));
         if (type == DType.Float32) Compare(c, type, Atol32, Rtol32);
         else Compare(c, type, Atol64, Rtol64);
+    }
+
+    [Theory]
+    [InlineData(256)]
+    [InlineData(128)]
+    public void Narrower_vector_paths_match_the_reference_with_default_blocks(int bits)
+    {
+        var c64 = new Case(2, 2, 150, 150, 64, true, null, 64, 64, Layout.HeadsTransposed, false, 17, bits);
+        Compare(c64, DType.Float64, Atol64, Rtol64);
+        var c32 = new Case(1, 3, 97, 130, 40, true, null, 64, 64, Layout.Contiguous, false, 18, bits);
+        Compare(c32, DType.Float32, Atol32, Rtol32);
     }
 
     [Fact]
@@ -277,6 +290,80 @@ public class BlockwiseAttentionTests
         long r512 = Saved(512, false), r1024 = Saved(1024, false);
         Assert.True(r1024 > 3.5 * r512, $"reference saved bytes {r512}, {r1024}: expected quadratic growth");
         Assert.True(b2048 * 100 < 2048L * 2048 * sizeof(double), "blockwise attention saves a T×T-sized buffer");
+    }
+
+    // ----------------------------------------------------------------------------------------------------- exp
+
+    private static double[] ExpArguments()
+    {
+        var xs = new List<double> { 0, -0.0, 1e-30, -1e-30, 0.5 * Math.Log(2), -0.5 * Math.Log(2), 1, -1, 10, -10, 80, -80, -87, -87.2, -700, -708, 88, 700 };
+        var gen = new Generator(42);
+        var uniform = Tensor.Rand([4000], gen, DType.Float64, -87.2, 88).ToDoubleArray();
+        xs.AddRange(uniform);
+        return [.. xs];
+    }
+
+    private static double[] KernelExp<T, TV, TS>(double[] xs)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, Cpu.Fast.IAttentionSimd<TV, T>
+    {
+        var input = xs.Select(T.CreateTruncating).ToArray();
+        var output = new T[input.Length];
+        Cpu.Fast.AttentionExp.Apply<T, TV, TS>(input, output);
+        return [.. output.Select(double.CreateTruncating)];
+    }
+
+    /// <summary>Largest relative error against Math.Exp over the arguments (rounded to T) that <paramref name="inRange"/> keeps.</summary>
+    private static double MaxRelativeExpError<T, TV, TS>(double[] xs, Func<double, bool> inRange)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, Cpu.Fast.IAttentionSimd<TV, T>
+    {
+        var rounded = xs.Select(x => double.CreateTruncating(T.CreateTruncating(x))).ToArray();
+        var actual = KernelExp<T, TV, TS>(rounded);
+        double worst = 0;
+        for (int i = 0; i < rounded.Length; i++)
+        {
+            if (!inRange(rounded[i])) continue;
+            double expected = Math.Exp(rounded[i]);
+            worst = Math.Max(worst, double.IsNaN(actual[i]) ? double.PositiveInfinity : Math.Abs(actual[i] - expected) / expected);
+        }
+        return worst;
+    }
+
+    [Fact]
+    public void Kernel_exp_is_accurate_at_every_vector_width()
+    {
+        var xs = ExpArguments();
+        // float: Cephes' minimax polynomial is within 1 ulp (6e-8) before the final rounding steps; allow 2 ulp.
+        // Arguments within float's normal output range only (below −87.3 the kernel returns 0 by design).
+        static bool Float(double x) => x >= -87.3 && x <= 88.3;
+        const double floatTol = 2.4e-7;
+        double f512 = MaxRelativeExpError<float, System.Runtime.Intrinsics.Vector512<float>, Cpu.Fast.Simd512<float>>(xs, Float);
+        Assert.True(f512 <= floatTol, $"float exp relative error {f512:G3}");
+        Assert.True(MaxRelativeExpError<float, System.Runtime.Intrinsics.Vector256<float>, Cpu.Fast.Simd256<float>>(xs, Float) <= floatTol);
+        Assert.True(MaxRelativeExpError<float, System.Runtime.Intrinsics.Vector128<float>, Cpu.Fast.Simd128<float>>(xs, Float) <= floatTol);
+        // double: the degree-13 Taylor polynomial truncates at 4e-18; the rest is rounding of ~16 operations.
+        static bool Double(double x) => x >= -708.3 && x <= 709;
+        const double doubleTol = 1e-15;
+        double e512 = MaxRelativeExpError<double, System.Runtime.Intrinsics.Vector512<double>, Cpu.Fast.Simd512<double>>(xs, Double);
+        Assert.True(e512 <= doubleTol, $"double exp relative error {e512:G3}");
+        Assert.True(MaxRelativeExpError<double, System.Runtime.Intrinsics.Vector256<double>, Cpu.Fast.Simd256<double>>(xs, Double) <= doubleTol);
+        Assert.True(MaxRelativeExpError<double, System.Runtime.Intrinsics.Vector128<double>, Cpu.Fast.Simd128<double>>(xs, Double) <= doubleTol);
+    }
+
+    [Fact]
+    public void Kernel_exp_maps_minus_infinity_to_zero_and_keeps_nan()
+    {
+        var f = KernelExp<float, System.Runtime.Intrinsics.Vector256<float>, Cpu.Fast.Simd256<float>>([double.NegativeInfinity, double.NaN, -1000, 0]);
+        Assert.Equal(0, f[0]);
+        Assert.True(double.IsNaN(f[1]));
+        Assert.Equal(0, f[2]);
+        Assert.Equal(1, f[3]);
+        var d = KernelExp<double, System.Runtime.Intrinsics.Vector512<double>, Cpu.Fast.Simd512<double>>([double.NegativeInfinity, double.NaN]);
+        Assert.Equal(0, d[0]);
+        Assert.True(double.IsNaN(d[1]));
     }
 
     // -------------------------------------------------------------------------------------------------- errors

@@ -21,9 +21,11 @@ public sealed partial class Tensor
     public static Tensor BlockwiseAttention(Tensor q, Tensor k, Tensor v, bool causal = true, double? scale = null) =>
         BlockwiseAttention(q, k, v, causal, scale, BlockwiseAttentionKernel.DefaultQueryBlock, BlockwiseAttentionKernel.DefaultKeyBlock);
 
-    /// <summary><see cref="BlockwiseAttention(Tensor, Tensor, Tensor, bool, double?)"/> with explicit block sizes
-    /// (tests use small blocks to cross many block boundaries with small tensors).</summary>
-    internal static Tensor BlockwiseAttention(Tensor q, Tensor k, Tensor v, bool causal, double? scale, int queryBlock, int keyBlock)
+    /// <summary><see cref="BlockwiseAttention(Tensor, Tensor, Tensor, bool, double?)"/> with explicit block sizes and
+    /// vector width (0: the CPU's widest); tests use small blocks to cross many block boundaries with small tensors and
+    /// force the 256- and 128-bit code paths that this CPU would not pick.</summary>
+    internal static Tensor BlockwiseAttention(Tensor q, Tensor k, Tensor v, bool causal, double? scale, int queryBlock, int keyBlock,
+        int vectorBits = 0)
     {
         const string name = "blockwise_attention";
         var sizes = Attention.CheckShapes(name, q, k, v, causal);
@@ -40,16 +42,16 @@ public sealed partial class Tensor
         {
             if (q.DType == DType.Float32)
                 BlockwiseAttentionKernel.Forward(sizes, qr.Operand<float>(), kr.Operand<float>(), vr.Operand<float>(),
-                    y.DataPointer<float>(), lse.DataPointer<float>(), causal, s, queryBlock, keyBlock);
+                    y.DataPointer<float>(), lse.DataPointer<float>(), causal, s, queryBlock, keyBlock, vectorBits);
             else
                 BlockwiseAttentionKernel.Forward(sizes, qr.Operand<double>(), kr.Operand<double>(), vr.Operand<double>(),
-                    y.DataPointer<double>(), lse.DataPointer<double>(), causal, s, queryBlock, keyBlock);
+                    y.DataPointer<double>(), lse.DataPointer<double>(), causal, s, queryBlock, keyBlock, vectorBits);
         }
         GC.KeepAlive(qr);
         GC.KeepAlive(kr);
         GC.KeepAlive(vr);
         return ShouldRecord([q, k, v])
-            ? y.WithGradFn(new BlockwiseAttentionBackward(q, k, v, y, lse, causal, s, queryBlock, keyBlock))
+            ? y.WithGradFn(new BlockwiseAttentionBackward(q, k, v, y, lse, causal, s, queryBlock, keyBlock, vectorBits))
             : y;
     }
 
@@ -68,13 +70,13 @@ public sealed partial class Tensor
         private readonly SavedTensor _q, _k, _v, _y, _lse;
         private readonly bool _causal;
         private readonly double _scale;
-        private readonly int _queryBlock, _keyBlock;
+        private readonly int _queryBlock, _keyBlock, _vectorBits;
 
         public BlockwiseAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor y, Tensor lse, bool causal, double scale,
-            int queryBlock, int keyBlock) : base("blockwise_attention", q, k, v)
+            int queryBlock, int keyBlock, int vectorBits) : base("blockwise_attention", q, k, v)
         {
             (_q, _k, _v, _y, _lse) = (Save(q), Save(k), Save(v), Save(y), Save(lse));
-            (_causal, _scale, _queryBlock, _keyBlock) = (causal, scale, queryBlock, keyBlock);
+            (_causal, _scale, _queryBlock, _keyBlock, _vectorBits) = (causal, scale, queryBlock, keyBlock, vectorBits);
         }
 
         protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
@@ -95,11 +97,11 @@ public sealed partial class Tensor
                 if (q.DType == DType.Float32)
                     BlockwiseAttentionKernel.Backward(sizes, qr.Operand<float>(), kr.Operand<float>(), vr.Operand<float>(),
                         y.DataPointer<float>(), lse.DataPointer<float>(), gr.Operand<float>(),
-                        dq.DataPointer<float>(), dk.DataPointer<float>(), dv.DataPointer<float>(), _causal, _scale, _queryBlock, _keyBlock);
+                        dq.DataPointer<float>(), dk.DataPointer<float>(), dv.DataPointer<float>(), _causal, _scale, _queryBlock, _keyBlock, _vectorBits);
                 else
                     BlockwiseAttentionKernel.Backward(sizes, qr.Operand<double>(), kr.Operand<double>(), vr.Operand<double>(),
                         y.DataPointer<double>(), lse.DataPointer<double>(), gr.Operand<double>(),
-                        dq.DataPointer<double>(), dk.DataPointer<double>(), dv.DataPointer<double>(), _causal, _scale, _queryBlock, _keyBlock);
+                        dq.DataPointer<double>(), dk.DataPointer<double>(), dv.DataPointer<double>(), _causal, _scale, _queryBlock, _keyBlock, _vectorBits);
             }
             GC.KeepAlive(qr);
             GC.KeepAlive(kr);

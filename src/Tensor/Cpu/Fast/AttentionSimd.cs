@@ -254,4 +254,24 @@ internal static class AttentionExp
         y = TS.Select(TS.LessThan(x, lo), TS.Zero, y);
         return TS.Select(TS.EqualTo(x, x), y, x); // NaN in, NaN out
     }
+
+    /// <summary>y[i] = eˣ⁽ⁱ⁾ through the vector routine (every element, the tail too, goes through a full vector).</summary>
+    public static unsafe void Apply<T, TV, TS>(ReadOnlySpan<T> x, Span<T> y)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, IAttentionSimd<TV, T>
+    {
+        if (y.Length < x.Length) throw new ArgumentException("exp: output shorter than input", nameof(y));
+        int w = TS.Count;
+        T* lanes = stackalloc T[w];
+        for (int i = 0; i < x.Length; i += w)
+        {
+            int count = Math.Min(w, x.Length - i);
+            var chunk = new Span<T>(lanes, w);
+            chunk.Clear();
+            x.Slice(i, count).CopyTo(chunk);
+            TS.Store(Exp<T, TV, TS>(TS.Load(lanes)), lanes);
+            chunk[..count].CopyTo(y.Slice(i, count));
+        }
+    }
 }

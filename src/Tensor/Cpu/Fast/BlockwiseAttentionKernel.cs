@@ -46,35 +46,42 @@ internal static unsafe class BlockwiseAttentionKernel
     /// <summary>Default keys of a key block.</summary>
     public const int DefaultKeyBlock = 64;
 
+    /// <summary>The widest vectors the CPU accelerates: 512, 256 or 128 (128 also runs, in software, everywhere).</summary>
+    public static int NativeVectorBits =>
+        Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : 128;
+
     /// <summary>
-    /// Forward: o [B, H, Tq, d] (contiguous) and lse [B, H, Tq] (contiguous) from q, k, v.
+    /// Forward: o [B, H, Tq, d] (contiguous) and lse [B, H, Tq] (contiguous) from q, k, v. <paramref name="vectorBits"/>
+    /// picks the code path (0: <see cref="NativeVectorBits"/>; tests force the narrower ones).
     /// </summary>
     public static void Forward<T>(AttentionSizes n, AttentionOperand q, AttentionOperand k, AttentionOperand v, T* o, T* lse,
-        bool causal, double scale, int queryBlock, int keyBlock)
+        bool causal, double scale, int queryBlock, int keyBlock, int vectorBits = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (Vector512.IsHardwareAccelerated)
-            Forward<T, Vector512<T>, Simd512<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock);
-        else if (Vector256.IsHardwareAccelerated)
-            Forward<T, Vector256<T>, Simd256<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock);
-        else
-            Forward<T, Vector128<T>, Simd128<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock);
+        switch (vectorBits == 0 ? NativeVectorBits : vectorBits)
+        {
+            case 512: Forward<T, Vector512<T>, Simd512<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock); break;
+            case 256: Forward<T, Vector256<T>, Simd256<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock); break;
+            case 128: Forward<T, Vector128<T>, Simd128<T>>(n, q, k, v, o, lse, causal, scale, queryBlock, keyBlock); break;
+            default: throw new ArgumentOutOfRangeException(nameof(vectorBits), vectorBits, "expected 0, 128, 256 or 512");
+        }
     }
 
     /// <summary>
     /// Backward: dq [B, H, Tq, d], dk and dv [B, H, Tk, d] (all contiguous, overwritten) from q, k, v, the forward's
-    /// o (contiguous) and lse, and the output gradient dO.
+    /// o (contiguous) and lse, and the output gradient dO; <paramref name="vectorBits"/> as for Forward.
     /// </summary>
     public static void Backward<T>(AttentionSizes n, AttentionOperand q, AttentionOperand k, AttentionOperand v, T* o, T* lse,
-        AttentionOperand dO, T* dq, T* dk, T* dv, bool causal, double scale, int queryBlock, int keyBlock)
+        AttentionOperand dO, T* dq, T* dk, T* dv, bool causal, double scale, int queryBlock, int keyBlock, int vectorBits = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (Vector512.IsHardwareAccelerated)
-            Backward<T, Vector512<T>, Simd512<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock);
-        else if (Vector256.IsHardwareAccelerated)
-            Backward<T, Vector256<T>, Simd256<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock);
-        else
-            Backward<T, Vector128<T>, Simd128<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock);
+        switch (vectorBits == 0 ? NativeVectorBits : vectorBits)
+        {
+            case 512: Backward<T, Vector512<T>, Simd512<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock); break;
+            case 256: Backward<T, Vector256<T>, Simd256<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock); break;
+            case 128: Backward<T, Vector128<T>, Simd128<T>>(n, q, k, v, o, lse, dO, dq, dk, dv, causal, scale, queryBlock, keyBlock); break;
+            default: throw new ArgumentOutOfRangeException(nameof(vectorBits), vectorBits, "expected 0, 128, 256 or 512");
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ forward
