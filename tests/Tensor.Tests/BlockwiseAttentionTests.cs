@@ -387,3 +387,82 @@ public class BlockwiseAttentionTests
     }
 }
 
+
+/// <summary>
+/// Speed of blockwise attention against the materialised reference at B = 1, H = 12, T = 2048, d = 64, float32, on
+/// 2 threads. Explicit (not part of the test run); run it with
+/// <c>tests/Tensor.Tests/bin/Release/net10.0/Ttt.Tensor.Tests -class Ttt.Tests.BlockwiseAttentionBenchmark -explicit only -showLiveOutput</c>.
+/// </summary>
+public class BlockwiseAttentionBenchmark(ITestOutputHelper output)
+{
+    [Fact(Explicit = true)]
+    public void Forward_and_backward_speed_against_the_reference()
+    {
+        const int b = 1, h = 12, t = 2048, d = 64;
+        int threads = Cpu.CpuParallel.Threads;
+        Cpu.CpuParallel.Threads = 2;
+        try
+        {
+            var gen = new Generator(1);
+            var q = Tensor.RandN([b, h, t, d], gen, DType.Float32);
+            var k = Tensor.RandN([b, h, t, d], gen, DType.Float32);
+            var v = Tensor.RandN([b, h, t, d], gen, DType.Float32);
+            var g = Tensor.RandN([b, h, t, d], gen, DType.Float32);
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            double CpuMs()
+            {
+                process.Refresh();
+                return process.TotalProcessorTime.TotalMilliseconds;
+            }
+            // Median wall and CPU time of `runs` calls after `warmup` calls.
+            (double Wall, double Cpu) Median(Action body, int warmup, int runs)
+            {
+                for (int i = 0; i < warmup; i++) body();
+                var walls = new List<double>();
+                var cpus = new List<double>();
+                for (int i = 0; i < runs; i++)
+                {
+                    double c0 = CpuMs();
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    body();
+                    walls.Add(sw.Elapsed.TotalMilliseconds);
+                    cpus.Add(CpuMs() - c0);
+                }
+                return (walls.Order().ElementAt(runs / 2), cpus.Order().ElementAt(runs / 2));
+            }
+            Tensor Forward(Func<Tensor, Tensor, Tensor, Tensor> attention)
+            {
+                using (GradMode.Disable()) return attention(q, k, v);
+            }
+            void ForwardBackward(Func<Tensor, Tensor, Tensor, Tensor> attention)
+            {
+                var leaves = new[] { q.Detach().RequireGrad(), k.Detach().RequireGrad(), v.Detach().RequireGrad() };
+                Autograd.Grad([attention(leaves[0], leaves[1], leaves[2])], leaves, [g]);
+            }
+            Func<Tensor, Tensor, Tensor, Tensor> blockwise = (x, y, z) => Tensor.BlockwiseAttention(x, y, z);
+            Func<Tensor, Tensor, Tensor, Tensor> reference = (x, y, z) => Attention.Reference(x, y, z);
+
+            double maxDiff = Forward(blockwise).ToDoubleArray().Zip(Forward(reference).ToDoubleArray(), (x, y) => Math.Abs(x - y)).Max();
+            var bf = Median(() => Forward(blockwise), 2, 7);
+            var bfb = Median(() => ForwardBackward(blockwise), 2, 7);
+            var rf = Median(() => Forward(reference), 1, 3);
+            var rfb = Median(() => ForwardBackward(reference), 1, 3);
+            // Useful causal work: forward 2 products of T²/2·d multiply-adds per head, backward 5.
+            double flopsForward = 2.0 * 2 * b * h * t * (double)t / 2 * d, flopsBackward = 2.5 * flopsForward;
+            string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+            output.WriteLine($"B={b} H={h} T={t} d={d} float32, {Cpu.CpuParallel.Threads} threads, {Environment.ProcessorCount} processors, load average {load}");
+            output.WriteLine($"max |blockwise − reference| = {maxDiff:G3}");
+            output.WriteLine("                          wall ms (median)   CPU ms (median)   GFLOP/s (causal work / wall)");
+            output.WriteLine($"blockwise forward         {bf.Wall,10:F1}       {bf.Cpu,10:F1}        {flopsForward / bf.Wall / 1e6,8:F1}");
+            output.WriteLine($"blockwise fwd+bwd         {bfb.Wall,10:F1}       {bfb.Cpu,10:F1}        {(flopsForward + flopsBackward) / bfb.Wall / 1e6,8:F1}");
+            output.WriteLine($"reference forward         {rf.Wall,10:F1}       {rf.Cpu,10:F1}        {flopsForward / rf.Wall / 1e6,8:F1}");
+            output.WriteLine($"reference fwd+bwd         {rfb.Wall,10:F1}       {rfb.Cpu,10:F1}        {(flopsForward + flopsBackward) / rfb.Wall / 1e6,8:F1}");
+            output.WriteLine($"speed-up: forward {rf.Wall / bf.Wall:F1}×, fwd+bwd {rfb.Wall / bfb.Wall:F1}×");
+            Assert.True(maxDiff < 1e-4, $"blockwise and reference outputs differ by {maxDiff}");
+        }
+        finally
+        {
+            Cpu.CpuParallel.Threads = threads;
+        }
+    }
+}

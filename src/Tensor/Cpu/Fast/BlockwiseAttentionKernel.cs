@@ -128,12 +128,20 @@ internal static unsafe class BlockwiseAttentionKernel
         AttentionOperand q = job.Q, k = job.K, v = job.V;
         using var scratch = new Scratch<T>([d * ldQ, bk * ldQ, bq * d, ldQ, ldQ, ldQ]);
         T* qt = scratch[0], st = scratch[1], acc = scratch[2], m = scratch[3], l = scratch[4], alpha = scratch[5];
+        // Scores [Tk] of the row path, needed when some query block has at most RowPathMaxRows rows.
+        bool smallBlocks = bq <= RowPathMaxRows || tq % bq is > 0 and <= RowPathMaxRows;
+        using var rowScores = smallBlocks ? new Scratch<T>([job.Sizes.KeyLength]) : null;
         for (int item = start; item < end; item++)
         {
             int head = item / job.QueryBlocks, b = head / job.Sizes.Heads, h = head % job.Sizes.Heads;
             int r0 = item % job.QueryBlocks * bq, nr = Math.Min(bq, tq - r0), nrPad = RoundUp(nr, w);
             int keyEnd = job.KeyEnd(r0, nr);
             T* kh = k.Head<T>(b, h), vh = v.Head<T>(b, h);
+            if (nr <= RowPathMaxRows)
+            {
+                ForwardRows<T, TV, TS>(job, head, r0, nr, rowScores![0], acc);
+                continue;
+            }
             // Q̃ᵀ [d, nrPad] = scale·Q_iᵀ, zero in the padding columns
             T* qi = q.Head<T>(b, h) + r0 * q.TimeStride;
             for (int r = 0; r < nr; r++)
@@ -192,6 +200,42 @@ internal static unsafe class BlockwiseAttentionKernel
                 ScaleCopy<T, TV, TS>(acc + r * d, oi + r * d, d, T.One / l[r]);
                 li[r] = m[r] + T.Log(l[r]);
             }
+        }
+    }
+
+    /// <summary>Query blocks this small (decoding steps, the last rows of a sequence) take the row path.</summary>
+    private const int RowPathMaxRows = 4;
+
+    /// <summary>
+    /// Forward of a few query rows [r0, r0 + nr) of one head without tiles: per row, scores s_c = scale·q·k_c over
+    /// its visible keys (dot products along d), a two-pass softmax over the whole row (scratch [Tk], still linear),
+    /// and o = Σ_c p_c·v_c / l. A decoding step thus costs O(L·d) per head; the tile path would compute a full
+    /// vector width of query columns (16× the work for one query with AVX-512 floats).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ForwardRows<T, TV, TS>(in Job job, int head, int r0, int nr, T* scores, T* acc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, IAttentionSimd<TV, T>
+    {
+        int d = job.Sizes.HeadDim, tq = job.Sizes.QueryLength, b = head / job.Sizes.Heads, h = head % job.Sizes.Heads;
+        T scale = T.CreateTruncating(job.Scale);
+        T* kh = job.K.Head<T>(b, h), vh = job.V.Head<T>(b, h);
+        for (int r = 0; r < nr; r++)
+        {
+            T* qr = job.Q.Head<T>(b, h) + (r0 + r) * job.Q.TimeStride;
+            int visible = job.KeyEnd(r0 + r, 1);
+            T max = T.NegativeInfinity;
+            for (int c = 0; c < visible; c++)
+            {
+                scores[c] = Dot<T, TV, TS>(qr, kh + c * job.K.TimeStride, d) * scale;
+                max = T.Max(max, scores[c]);
+            }
+            T sum = ExpShiftedRow<T, TV, TS>(scores, visible, T.One, max);
+            new Span<T>(acc, d).Clear();
+            for (int c = 0; c < visible; c++) AddScaled<T, TV, TS>(vh + c * job.V.TimeStride, acc, d, scores[c]);
+            ScaleCopy<T, TV, TS>(acc, (T*)job.Output + ((nint)head * tq + r0 + r) * d, d, T.One / sum);
+            ((T*)job.Lse)[(nint)head * tq + r0 + r] = max + T.Log(sum);
         }
     }
 
@@ -369,18 +413,42 @@ internal static unsafe class BlockwiseAttentionKernel
             for (int i = 0; i < d; i++) new Span<T>(dst + i * ldDst + rows, padded - rows).Clear();
     }
 
-    /// <summary>row[c] = exp(scale·row[c] − lse) for c &lt; n (the recomputed softmax of backward).</summary>
+    /// <summary>row[c] = exp(scale·row[c] − shift) for c &lt; n; returns their sum (backward: the recomputed
+    /// softmax with shift = LSE; the row path: the unnormalised probabilities with shift = the row max).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ExpShiftedRow<T, TV, TS>(T* row, int n, T scale, T lse)
+    private static T ExpShiftedRow<T, TV, TS>(T* row, int n, T scale, T shift)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
         where TS : struct, IAttentionSimd<TV, T>
     {
         int w = TS.Count, c = 0;
-        TV vs = TS.Splat(scale), vl = TS.Splat(lse);
+        TV vs = TS.Splat(scale), vShift = TS.Splat(shift), acc = TS.Zero;
         for (; c + w <= n; c += w)
-            TS.Store(AttentionExp.Exp<T, TV, TS>(TS.Sub(TS.Mul(TS.Load(row + c), vs), vl)), row + c);
-        for (; c < n; c++) row[c] = T.Exp(row[c] * scale - lse);
+        {
+            TV e = AttentionExp.Exp<T, TV, TS>(TS.Sub(TS.Mul(TS.Load(row + c), vs), vShift));
+            TS.Store(e, row + c);
+            acc = TS.Add(acc, e);
+        }
+        T sum = TS.Sum(acc);
+        for (; c < n; c++)
+        {
+            row[c] = T.Exp(row[c] * scale - shift);
+            sum += row[c];
+        }
+        return sum;
+    }
+
+    /// <summary>dst[i] += src[i]·factor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled<T, TV, TS>(T* src, T* dst, int n, T factor)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TV : struct
+        where TS : struct, IAttentionSimd<TV, T>
+    {
+        int w = TS.Count, i = 0;
+        TV vf = TS.Splat(factor);
+        for (; i + w <= n; i += w) TS.Store(TS.MulAdd(TS.Load(src + i), vf, TS.Load(dst + i)), dst + i);
+        for (; i < n; i++) dst[i] += src[i] * factor;
     }
 
     /// <summary>dp[c] = p[c]·(dp[c] − rowDot)·scale for c &lt; n.</summary>
