@@ -465,4 +465,28 @@ public class BlockwiseAttentionBenchmark(ITestOutputHelper output)
             Cpu.CpuParallel.Threads = threads;
         }
     }
+
+    [Fact(Explicit = true)]
+    public void Decoding_step_cost_grows_linearly_with_the_cached_length()
+    {
+        // One new query per head against L cached keys: O(L·d) per head (the row path).
+        const int h = 12, d = 64;
+        foreach (int length in new[] { 1024, 4096, 16384 })
+        {
+            var gen = new Generator((ulong)length);
+            var q = Tensor.RandN([1, h, 1, d], gen, DType.Float32);
+            var k = Tensor.RandN([1, h, length, d], gen, DType.Float32);
+            var v = Tensor.RandN([1, h, length, d], gen, DType.Float32);
+            using var _ = GradMode.Disable();
+            for (int i = 0; i < 20; i++) Tensor.BlockwiseAttention(q, k, v);
+            var times = new List<double>();
+            for (int i = 0; i < 101; i++)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                Tensor.BlockwiseAttention(q, k, v);
+                times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            output.WriteLine($"H={h} d={d} float32, one query against L={length,6}: median {times.Order().ElementAt(50):F3} ms ({Cpu.CpuParallel.Threads} threads)");
+        }
+    }
 }

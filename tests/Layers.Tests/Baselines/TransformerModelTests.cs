@@ -357,3 +357,36 @@ public class TransformerModelTests
         Assert.Equal(source.Config.ToJson(), TransformerConfig.Parse(source.ConfigJson()).ToJson());
     }
 }
+
+/// <summary>
+/// Time per generated token at several context lengths (explicit, not part of the test run; at this model size the
+/// projections dominate, the attention share grows with L); run it with
+/// <c>tests/Layers.Tests/bin/Release/net10.0/Ttt.Layers.Tests -class Ttt.Tests.TransformerDecodingBenchmark -explicit only -showLiveOutput</c>.
+/// </summary>
+public class TransformerDecodingBenchmark(ITestOutputHelper output)
+{
+    [Fact(Explicit = true)]
+    public void Time_per_token_at_several_context_lengths()
+    {
+        var model = new TransformerForCausalLM(TransformerConfig.Preset("small", vocabSize: 256), new Generator(1));
+        output.WriteLine($"preset small (D 128, 4 layers, 4 heads), float32, {Cpu.CpuParallel.Threads} threads");
+        using var _ = GradMode.Disable();
+        foreach (int context in new[] { 256, 1024, 4096 })
+        {
+            var ids = Tensor.RandInt([1, context + 32], 0, 256, new Generator((ulong)context));
+            var cache = model.NewCache(1);
+            var prefill = System.Diagnostics.Stopwatch.StartNew();
+            model.Forward(ids.Narrow(1, 0, context), cache);
+            double prefillMs = prefill.Elapsed.TotalMilliseconds;
+            for (int i = 0; i < 8; i++) model.Forward(ids.Narrow(1, context + i, 1), cache); // warm-up steps
+            var steps = new List<double>();
+            for (int i = 8; i < 32; i++)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                model.Forward(ids.Narrow(1, context + i, 1), cache);
+                steps.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            output.WriteLine($"context {context,5}: prefill {prefillMs,8:F1} ms, median {steps.Order().ElementAt(steps.Count / 2):F3} ms per token");
+        }
+    }
+}

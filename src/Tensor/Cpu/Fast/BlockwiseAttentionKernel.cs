@@ -25,7 +25,8 @@ internal readonly record struct AttentionSizes(int Batch, int Heads, int QueryLe
 /// left of the causal boundary; Sᵀ = K_j·(scale·Q_i)ᵀ (the query block packed transposed once per item), online
 /// softmax per query (running max m and sum l; the accumulated output is rescaled by e^(m_old − m_new) when the
 /// max grows), O_i += P·V_j. At the end O_i /= l and the row log-sum-exp LSE = m + log l is stored for backward.
-/// Nothing T×T is ever allocated: the scratch of a thread is a few blocks.</para>
+/// Nothing T×T is ever allocated: the scratch of a thread is a few blocks. Blocks of at most 4 queries (decoding
+/// steps) take a row path instead: dot products, a softmax over the row's keys, and a weighted sum of V rows.</para>
 /// <para><b>Backward</b> (FlashAttention-2 recomputation; per work item = one head × one block of keys, so dK and dV
 /// of the block are owned by one thread): D = rowsum(dO ⊙ O) first; then for every query block that sees the key
 /// block, recompute P = exp(scale·Q_i·K_jᵀ − LSE), dV_j += Pᵀ·dO_i, dP = dO_i·V_jᵀ, dS = P ⊙ (dP − D)·scale,
