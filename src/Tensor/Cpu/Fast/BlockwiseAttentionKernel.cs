@@ -30,9 +30,9 @@ internal readonly record struct AttentionSizes(int Batch, int Heads, int QueryLe
 /// <para><b>Backward</b> (FlashAttention-2 recomputation; per work item = one head × one block of keys, so dK and dV
 /// of the block are owned by one thread): D = rowsum(dO ⊙ O) first; then for every query block that sees the key
 /// block, recompute P = exp(scale·Q_i·K_jᵀ − LSE), dV_j += Pᵀ·dO_i, dP = dO_i·V_jᵀ, dS = P ⊙ (dP − D)·scale,
-/// dK_j += dSᵀ·Q_i, dQ_i += dS·K_j. dQ rows receive contributions from several key blocks, which may run on
-/// different threads: each thread accumulates dQ for the heads it touches in a private buffer and the buffers are
-/// summed afterwards (extra memory: one dQ plus one head per extra thread, still linear in T).</para>
+/// dK_j += dSᵀ·Q_i, dQ_i += dS·K_j. dQ rows receive contributions from every key block of their head; a head whose
+/// key blocks are split between threads accumulates its dQ in private buffers that are summed afterwards (extra
+/// memory: at most two heads' [Tq, d] per thread, still linear in T); the other heads accumulate in dq directly.</para>
 /// <para>Causal masking aligns the last query with the last key (query i sees keys ≤ i + Tk − Tq), so the same
 /// kernel serves training (Tq = Tk) and cached decoding (a few queries against all cached keys). Key blocks wholly
 /// right of a query block's last visible key are skipped; only blocks cut by the diagonal are masked elementwise.
@@ -277,52 +277,69 @@ internal static unsafe class BlockwiseAttentionKernel
         var bounds = Partition(items, item => queryBlocks - job.FirstQueryBlock(item % keyBlocks * keyBlock),
             PartCount(items, (long)heads * tq * tk * d));
         int parts = bounds.Length - 1;
-        // dQ rows receive contributions from every key block. A single part accumulates straight into dq; with
-        // several, each part accumulates the heads it touches ([firstHead, lastHead]) in a private buffer and the
-        // buffers are summed per head afterwards.
-        var firstHead = new int[parts];
-        var lastHead = new int[parts];
-        var privateDq = new Scratch<T>?[parts];
+        // dQ rows of a head receive contributions from each of its key blocks. A head whose items all lie in one
+        // part accumulates straight into dq (cleared above); a head split between parts (only a part's first or
+        // last head can be) accumulates in a private buffer of each part involved, added into dq afterwards.
+        var targets = new DqTargets<T>[parts];
         try
         {
-            for (int p = 0; p < parts && parts > 1; p++)
+            for (int p = 0; p < parts; p++)
             {
                 if (bounds[p] == bounds[p + 1]) continue;
-                firstHead[p] = bounds[p] / keyBlocks;
-                lastHead[p] = (bounds[p + 1] - 1) / keyBlocks;
-                int length = (lastHead[p] - firstHead[p] + 1) * tq * d;
-                privateDq[p] = new Scratch<T>([length]);
-                new Span<T>(privateDq[p]![0], length).Clear();
+                int first = bounds[p] / keyBlocks, last = (bounds[p + 1] - 1) / keyBlocks;
+                bool Split(int head) => head * keyBlocks < bounds[p] || (head + 1) * keyBlocks > bounds[p + 1];
+                targets[p] = new DqTargets<T>((nint)dq, tq * d, first, Split(first) ? PrivateHead<T>(tq * d) : null,
+                    last, last != first && Split(last) ? PrivateHead<T>(tq * d) : null);
             }
-            var grads = new Gradients(dO, pD, (nint)dq, (nint)dk, (nint)dv);
+            var grads = new Gradients(dO, pD, (nint)dk, (nint)dv);
             CpuParallel.ForEach(parts, part =>
             {
-                if (bounds[part] == bounds[part + 1]) return;
-                // dQ of head hd goes to dqBase + hd·Tq·d (the private buffer is shifted to start at firstHead)
-                nint dqBase = privateDq[part] is { } priv ? (nint)(priv[0] - (nint)firstHead[part] * tq * d) : grads.Dq;
-                BackwardItems<T, TV, TS>(job, grads, dqBase, bounds[part], bounds[part + 1]);
+                if (bounds[part] < bounds[part + 1]) BackwardItems<T, TV, TS>(job, grads, targets[part], bounds[part], bounds[part + 1]);
             });
-            if (parts > 1)
+            foreach (var t in targets)
             {
-                nint pdq = (nint)dq;
-                CpuParallel.ForEach(heads, head =>
-                {
-                    T* target = (T*)pdq + (nint)head * tq * d;
-                    for (int p = 0; p < parts; p++)
-                        if (privateDq[p] is { } priv && head >= firstHead[p] && head <= lastHead[p])
-                            AddInto<T, TV, TS>(priv[0] + (nint)(head - firstHead[p]) * tq * d, target, tq * d);
-                });
+                if (t.FirstBuffer is { } firstBuffer) AddInto<T, TV, TS>(firstBuffer[0], t.HeadRow(t.FirstHead), tq * d);
+                if (t.LastBuffer is { } lastBuffer) AddInto<T, TV, TS>(lastBuffer[0], t.HeadRow(t.LastHead), tq * d);
             }
         }
         finally
         {
-            foreach (var priv in privateDq) priv?.Dispose();
+            foreach (var t in targets)
+            {
+                t.FirstBuffer?.Dispose();
+                t.LastBuffer?.Dispose();
+            }
         }
     }
 
-    /// <summary>Backward of work items [start, end) (item = head × key block); dQ accumulates at dqBase.</summary>
+    /// <summary>A zeroed private dQ accumulator for one head, [Tq, d].</summary>
+    private static Scratch<T> PrivateHead<T>(int length) where T : unmanaged
+    {
+        var buffer = new Scratch<T>([length]);
+        new Span<T>(buffer[0], length).Clear();
+        return buffer;
+    }
+
+    /// <summary>
+    /// Where one part accumulates dQ: heads split with another part go to the part's private buffers, the others
+    /// straight to dq [B·H, Tq, d].
+    /// </summary>
+    private readonly record struct DqTargets<T>(nint Dq, int HeadSize, int FirstHead, Scratch<T>? FirstBuffer, int LastHead, Scratch<T>? LastBuffer)
+        where T : unmanaged
+    {
+        /// <summary>Row 0 of head <paramref name="head"/> in dq.</summary>
+        public T* HeadRow(int head) => (T*)Dq + (nint)head * HeadSize;
+
+        /// <summary>Where the dQ of head <paramref name="head"/> accumulates, [Tq, d].</summary>
+        public T* For(int head) =>
+            head == FirstHead && FirstBuffer is { } first ? first[0]
+            : head == LastHead && LastBuffer is { } last ? last[0]
+            : HeadRow(head);
+    }
+
+    /// <summary>Backward of work items [start, end) (item = head × key block); dQ accumulates where <paramref name="dqTargets"/> says.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardItems<T, TV, TS>(in Job job, in Gradients grads, nint dqBase, int start, int end)
+    private static void BackwardItems<T, TV, TS>(in Job job, in Gradients grads, in DqTargets<T> dqTargets, int start, int end)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TV : struct
         where TS : struct, IAttentionSimd<TV, T>
@@ -340,7 +357,7 @@ internal static unsafe class BlockwiseAttentionKernel
             T* qh = q.Head<T>(b, h), gh = dO.Head<T>(b, h);
             T* kj = k.Head<T>(b, h) + k0 * k.TimeStride, vj = v.Head<T>(b, h) + k0 * v.TimeStride;
             T* lh = (T*)job.Lse + (nint)head * tq, dh = (T*)grads.RowDots + (nint)head * tq;
-            T* dqh = (T*)dqBase + (nint)head * tq * d;
+            T* dqh = dqTargets.For(head);
             // K_jᵀ, V_jᵀ [d, nkPad] packed once per item, reused by every query block
             PackTransposed(kj, (nint)k.TimeStride, nk, nkPad, d, kt, ldS);
             PackTransposed(vj, (nint)v.TimeStride, nk, nkPad, d, vt, ldS);
@@ -394,8 +411,8 @@ internal static unsafe class BlockwiseAttentionKernel
         public int FirstQueryBlock(int k0) => Causal ? Math.Max(0, k0 - Offset) / QueryBlock : 0;
     }
 
-    /// <summary>The backward's extra inputs and outputs: dO, the row dots D, and dq, dk, dv.</summary>
-    private readonly record struct Gradients(AttentionOperand OutputGrad, nint RowDots, nint Dq, nint Dk, nint Dv);
+    /// <summary>The backward's extra inputs and outputs: dO, the row dots D, dk and dv (dq: see <see cref="DqTargets{T}"/>).</summary>
+    private readonly record struct Gradients(AttentionOperand OutputGrad, nint RowDots, nint Dk, nint Dv);
 
     // ------------------------------------------------------------------------------------------------ helpers
 
