@@ -283,6 +283,23 @@ public class TransformerModelTests
         Assert.True(LayerTestSupport.Rel(model64.Forward(ids), model32.Forward(ids)) < 1e-4);
     }
 
+    [Fact]
+    public void Activation_memory_of_training_grows_linearly_with_the_sequence_length()
+    {
+        // What the recorded graph keeps for backward (activations, attention inputs and outputs, RoPE tables):
+        // no T×T score matrix, so doubling T at most doubles it.
+        var model = TinyModel(31, TinyConfig(hidden: 16, heads: 2));
+        long Saved(int t)
+        {
+            var ids = Ids(1, t, model.VocabSize, (ulong)t);
+            return Autograd.SavedBytes(CausalLM.NextTokenLoss(model.Forward(ids), ids));
+        }
+        long s256 = Saved(256), s512 = Saved(512), s1024 = Saved(1024);
+        // About 5.6 KB per token here; one materialised [T, T] float64 score matrix per head (2 layers × 2 heads)
+        // would add 32·T² bytes and push the second ratio to ≈ 3.5.
+        Assert.True(s512 <= 2.05 * s256 && s1024 <= 2.05 * s512, $"saved bytes {s256}, {s512}, {s1024}");
+    }
+
     // ----------------------------------------------------------------------------------- names, init, state
 
     [Fact]
