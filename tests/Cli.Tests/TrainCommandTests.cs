@@ -93,3 +93,27 @@ public class TrainCommandTests
         Assert.Contains(message, error);
     }
 }
+
+/// <summary>Every model kind trains, saves, loads and decodes through the command line.</summary>
+public class EveryModelTrainsTests
+{
+    [Theory]
+    [InlineData("ttt-linear", "mamba")]
+    [InlineData("ttt-linear", "transformer")]
+    [InlineData("ttt-mlp", "mamba")]
+    [InlineData("transformer", "mamba")]
+    [InlineData("mamba", "mamba")]
+    public void Train_eval_and_generate_work_for(string model, string backbone)
+    {
+        using var dir = CliRunner.Temp();
+        var run = dir.File("run");
+        var (code, output, error) = CliRunner.Run("train", "--model", model, "--backbone", backbone, "--steps", "2", "--seq-len", "24",
+            "--batch", "2", "--eval-every", "0", "--final-eval-batches", "1", "--out", run);
+        Assert.True(code == 0, error + output);
+        (code, _, error) = CliRunner.Run("eval", "--model", run, "--batches", "1", "--out", dir.File("e"));
+        Assert.True(code == 0, error);
+        (code, output, error) = CliRunner.Run("generate", "--model", run, "--prompt-ids", "3", "--tokens", "3", "--temperature", "0");
+        Assert.True(code == 0, error);
+        Assert.Equal(3, output.Trim().Split(' ').Length);
+    }
+}

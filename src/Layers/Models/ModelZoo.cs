@@ -18,6 +18,9 @@ public static class ModelZoo
 
     static ModelZoo()
     {
+        Register("transformer",
+            (size, vocab, gen, dtype) => new TransformerForCausalLM(File.Exists(size) ? TransformerConfig.Load(size) : TransformerConfig.Preset(size, vocab), gen, dtype),
+            (json, gen, dtype) => new TransformerForCausalLM(TransformerConfig.Parse(json), gen, dtype));
         Register("mamba",
             (size, vocab, gen, dtype) => new MambaForCausalLM(File.Exists(size) ? MambaConfig.Load(size) : MambaConfig.Preset(size, vocab), gen, dtype),
             (json, gen, dtype) => new MambaForCausalLM(MambaConfig.Parse(json), gen, dtype));
