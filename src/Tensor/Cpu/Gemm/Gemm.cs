@@ -6,19 +6,73 @@ namespace Ttt.Cpu;
 /// General matrix multiply on the CPU: C = A·B for a batch of matrices, A and B with arbitrary element strides
 /// (so transposed operands are plain views), C row-major. This is the entry point every CPU matmul goes through.
 /// </summary>
+/// <remarks>
+/// <para>
+/// The design is BLIS/GotoBLAS. For an m × k by k × n product, five loops around a register-tiled micro-kernel:
+/// </para>
+/// <code>
+/// for jc in 0..n step NC            B block  KC × NC  packed once, shared by all threads     (L3)
+///   for pc in 0..k step KC
+///     pack B[pc.., jc..] into NR-wide micro-panels (threads split the panels)
+///     for ic in 0..m step MC        A block  MC × KC  packed per thread                     (L2)
+///       pack A[ic.., pc..] into MR-high micro-panels
+///       for jr in 0..NC step NR     B micro-panel KC × NR, reused by every ir step          (L1)
+///         for ir in 0..MC step MR   micro-kernel: C[MR, NR] += A_panel[MR, KC]·B_panel[KC, NR]  (registers)
+/// </code>
+/// <para>
+/// Blocking for Zen 5 (48 KB L1D, 1 MB L2 per core, 32 MB shared L3), AVX-512, float: MR × NR = 14 × 32
+/// (28 zmm accumulators), KC = 256 so a B micro-panel is 256 × 32 × 4 B = 32 KB and stays in L1 next to the
+/// streaming 14 KB A micro-panel; MC = 378 so the A block is 378 × 256 × 4 B ≈ 378 KB, a third of L2, leaving room
+/// for the C tiles and the B panels passing through; NC = 4096 so the shared B block is at most 4 MB of L3.
+/// double keeps the same byte sizes (MR × NR = 14 × 16, MC = 182, NC = 2048). Without AVX-512 the tile is 6 × 2
+/// Vector256 (16 ymm registers).
+/// </para>
+/// <para>
+/// Threads split the rows of C (each packs its own A block and reads the shared packed B) or, when C has too few
+/// rows, the micro-panels of B. Batches of small products run whole items per thread with no synchronisation.
+/// Thin shapes skip packing: m = 1 or n = 1 is a matrix-vector product over B (or A) in place, and when m is at most
+/// a few tiles a row-major B is read in place, since each B panel would be used only that few times.
+/// </para>
+/// </remarks>
 public static unsafe partial class Gemm
 {
+    /// <summary>KC: depth of a K-block (see the class remarks).</summary>
+    internal const int Kc = 256;
+
+    /// <summary>MC: rows of a packed A block, a multiple of MR, ≈ 384 KB of A.</summary>
+    internal static int Mc<T>() where T : unmanaged => 384 * 1024 / (Kc * sizeof(T)) / Mr * Mr;
+
+    /// <summary>NC: columns of a packed B block, a multiple of NR, ≤ 4 MB of B.</summary>
+    internal static int Nc<T>() where T : unmanaged => 4096 * sizeof(float) / sizeof(T);
+
+    /// <summary>
+    /// Multiply-adds one thread must get before a second thread is worth waking: a region costs a few
+    /// microseconds, about 2^18 multiply-adds at this kernel's speed.
+    /// </summary>
+    internal const long MinWorkPerThread = 1L << 18;
+
+    /// <summary>Up to this many rows of C, a row-major B is read in place instead of packed (see remarks).</summary>
+    internal static int InPlaceBMaxRows => 2 * Mr;
+
     /// <summary>
     /// For every batch item i: C_i[m, n] = Σ_k A_i[m, k]·B_i[k, n], overwriting C_i.
     /// A_i element (m, k) is at a + aOffsets[i] + m·rsA + k·csA; B_i (k, n) at b + bOffsets[i] + k·rsB + n·csB;
     /// C_i (m, n) at c + cOffsets[i] + m·ldc + n. T is float or double. Uses up to <see cref="CpuParallel.Threads"/>.
+    /// Offsets of A and B may repeat (broadcast batch dims); the C_i must not overlap.
     /// </summary>
     public static void Batched<T>(int m, int n, int k,
         T* a, ReadOnlySpan<long> aOffsets, long rsA, long csA,
         T* b, ReadOnlySpan<long> bOffsets, long rsB, long csB,
         T* c, ReadOnlySpan<long> cOffsets, long ldc) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(double))
+            throw new NotSupportedException($"Gemm supports float and double, not {typeof(T).Name}");
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
         int batch = cOffsets.Length;
+        if (aOffsets.Length != batch || bOffsets.Length != batch)
+            throw new ArgumentException($"one offset per batch item is needed: A has {aOffsets.Length}, B {bOffsets.Length}, C {batch}");
         if (batch == 0 || m == 0 || n == 0) return;
         if (k == 0)
         {
@@ -26,71 +80,237 @@ public static unsafe partial class Gemm
                 for (int r = 0; r < m; r++) new Span<T>(c + cOffsets[i] + r * ldc, n).Clear();
             return;
         }
-        var ao = aOffsets.ToArray();
-        var bo = bOffsets.ToArray();
-        var co = cOffsets.ToArray();
-        nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
-        if (batch >= CpuParallel.Threads || (long)m * n * k < 1 << 15)
+
+        var job = Job<T>.ForThisThread();
+        job.Start(m, n, k, a, aOffsets, rsA, csA, b, bOffsets, rsB, csB, c, cOffsets, ldc);
+        long itemWork = (long)m * n * k;
+        double totalWork = (double)itemWork * batch;
+        int threads = CpuParallel.ChunkCount((long)Math.Min(totalWork / MinWorkPerThread, int.MaxValue), 1);
+
+        if (threads > 1 && batch > 1 && (batch % threads == 0 || batch >= 4 * threads || itemWork < threads * MinWorkPerThread))
         {
-            CpuParallel.For(batch, 1, (s, e) =>
+            // Whole items per thread: no synchronisation inside an item, no packing shared between threads.
+            CpuParallel.For(batch, 1, job, static (j, start, end) =>
             {
-                for (long i = s; i < e; i++)
-                    Simple<T>(m, n, k, (T*)pa + ao[i], rsA, csA, (T*)pb + bo[i], rsB, csB, (T*)pc + co[i], ldc, 0, m);
+                for (long i = start; i < end; i++) j.Item((int)i).Multiply(threads: 1, j);
             });
         }
         else
         {
-            for (int i = 0; i < batch; i++)
+            int itemThreads = CpuParallel.ChunkCount(itemWork / MinWorkPerThread, 1);
+            for (int i = 0; i < batch; i++) job.Item(i).Multiply(itemThreads, job);
+        }
+        job.Finish();
+    }
+
+    /// <summary>One product C = A·B: m × k by k × n, strides as in <see cref="Batched{T}"/>.</summary>
+    private readonly struct Product<T> where T : unmanaged
+    {
+        public readonly int M, N, K;
+        public readonly T* A, B, C;
+        public readonly long RsA, CsA, RsB, CsB, Ldc;
+
+        public Product(int m, int n, int k, T* a, long rsA, long csA, T* b, long rsB, long csB, T* c, long ldc)
+        {
+            (M, N, K, RsA, CsA, RsB, CsB, Ldc) = (m, n, k, rsA, csA, rsB, csB, ldc);
+            A = a;
+            B = b;
+            C = c;
+        }
+
+        /// <summary>Computes this product with up to <paramref name="threads"/> threads (1: on this thread only).</summary>
+        public void Multiply(int threads, Job<T> job)
+        {
+            if (M == 1)
+                Gemv(new GemvArgs<T>(N, K, A, CsA, B, RsB, CsB, C, 1), threads, job);
+            else if (N == 1)
+                // C[m, 1] = A·b is the row vector bᵀ·Aᵀ: x = b (stride rsB), matrix Aᵀ (p, i) at i·rsA + p·csA.
+                Gemv(new GemvArgs<T>(M, K, B, RsB, A, CsA, RsA, C, Ldc), threads, job);
+            else
+                Blocked(this, threads, job);
+        }
+    }
+
+    /// <summary>
+    /// The state of one <see cref="Batched{T}"/> call, kept per calling thread and reused, so a call allocates
+    /// nothing once the offset arrays have grown to the batch size. Parallel bodies receive it as their state.
+    /// </summary>
+    private sealed class Job<T> where T : unmanaged
+    {
+        [ThreadStatic] private static Job<T>? t_job;
+
+        public static Job<T> ForThisThread() => t_job ??= new Job<T>();
+
+        private int _m, _n, _k;
+        private T* _a, _b, _c;
+        private long _rsA, _csA, _rsB, _csB, _ldc;
+        private long[] _aOffsets = [], _bOffsets = [], _cOffsets = [];
+
+        // The product and K-block that a parallel phase of Blocked (or Gemv) is working on.
+        public Product<T> Current;
+        public BlockStep<T> Step;
+        public GemvArgs<T> Vector;
+
+        public void Start(int m, int n, int k,
+            T* a, ReadOnlySpan<long> aOffsets, long rsA, long csA,
+            T* b, ReadOnlySpan<long> bOffsets, long rsB, long csB,
+            T* c, ReadOnlySpan<long> cOffsets, long ldc)
+        {
+            (_m, _n, _k, _rsA, _csA, _rsB, _csB, _ldc) = (m, n, k, rsA, csA, rsB, csB, ldc);
+            _a = a;
+            _b = b;
+            _c = c;
+            Copy(aOffsets, ref _aOffsets);
+            Copy(bOffsets, ref _bOffsets);
+            Copy(cOffsets, ref _cOffsets);
+        }
+
+        /// <summary>Drops the pointers so a finished call leaves nothing dangling.</summary>
+        public void Finish()
+        {
+            _a = _b = _c = null;
+            Current = default;
+            Step = default;
+            Vector = default;
+        }
+
+        public Product<T> Item(int i) =>
+            new(_m, _n, _k, _a + _aOffsets[i], _rsA, _csA, _b + _bOffsets[i], _rsB, _csB, _c + _cOffsets[i], _ldc);
+
+        private static void Copy(ReadOnlySpan<long> source, ref long[] target)
+        {
+            if (target.Length < source.Length) target = new long[Math.Max(source.Length, 2 * target.Length)];
+            source.CopyTo(target);
+        }
+    }
+
+    /// <summary>The K-block (and N-block) of a blocked product that its parallel phases are working on.</summary>
+    private struct BlockStep<T> where T : unmanaged
+    {
+        public int Jc, Nc, Pc, Kc, Panels;
+        public bool Accumulate;
+
+        /// <summary>The packed kc × nc block of B, or null when B is read in place.</summary>
+        public T* PackedB;
+    }
+
+    /// <summary>The blocked, packed product (see the class remarks) with up to <paramref name="threads"/> threads.</summary>
+    private static void Blocked<T>(in Product<T> pr, int threads, Job<T> job) where T : unmanaged
+    {
+        int mr = Mr, nr = Nr<T>(), ncMax = Nc<T>();
+        bool inPlaceB = pr.CsB == 1 && pr.M <= InPlaceBMaxRows;
+        int rowTiles = (pr.M + mr - 1) / mr;
+        for (int jc = 0; jc < pr.N; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, pr.N - jc);
+            int panels = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < pr.K; pc += Kc)
             {
-                long aoi = ao[i], boi = bo[i], coi = co[i];
-                CpuParallel.For(m, 8, (s, e) =>
-                    Simple<T>(m, n, k, (T*)pa + aoi, rsA, csA, (T*)pb + boi, rsB, csB, (T*)pc + coi, ldc, (int)s, (int)e));
+                var step = new BlockStep<T>
+                {
+                    Jc = jc, Nc = nc, Pc = pc, Kc = Math.Min(Kc, pr.K - pc), Panels = panels, Accumulate = pc > 0,
+                };
+                if (threads == 1)
+                {
+                    if (!inPlaceB)
+                    {
+                        step.PackedB = Scratch<T>.PackedB((long)Math.Min(ncMax, pr.N + nr) * Kc);
+                        PackB(step.Kc, nc, pr.B + pc * pr.RsB + jc * pr.CsB, pr.RsB, pr.CsB, 0, panels, step.PackedB);
+                    }
+                    ComputeRows(pr, step, 0, rowTiles);
+                    continue;
+                }
+
+                job.Current = pr;
+                if (!inPlaceB)
+                {
+                    step.PackedB = Scratch<T>.PackedB((long)Math.Min(ncMax, pr.N + nr) * Kc);
+                    job.Step = step;
+                    CpuParallel.ForChunks(panels, threads, job, static (j, q0, q1) =>
+                    {
+                        ref readonly var s = ref j.Step;
+                        ref readonly var p = ref j.Current;
+                        PackB(s.Kc, s.Nc, p.B + s.Pc * p.RsB + s.Jc * p.CsB, p.RsB, p.CsB, (int)q0, (int)q1, s.PackedB);
+                    });
+                }
+                job.Step = step;
+                if (rowTiles >= 2 * threads)
+                    CpuParallel.ForChunks(rowTiles, threads, job, static (j, t0, t1) => ComputeRows(j.Current, j.Step, (int)t0, (int)t1));
+                else
+                    CpuParallel.ForChunks(panels, threads, job, static (j, q0, q1) => ComputePanels(j.Current, j.Step, (int)q0, (int)q1));
             }
         }
     }
 
-    /// <summary>Rows [r0, r1) of C by row-axpy over B rows (placeholder until the packed kernel lands).</summary>
-    private static void Simple<T>(int m, int n, int k, T* a, long rsA, long csA, T* b, long rsB, long csB, T* c, long ldc, int r0, int r1)
+    /// <summary>
+    /// Rows [t0·MR, t1·MR) ∩ [0, m) of C for one K-block, all of its N-block: packs this thread's A blocks
+    /// (MC × KC each) and runs the macro-kernel over every B micro-panel.
+    /// </summary>
+    private static void ComputeRows<T>(in Product<T> pr, in BlockStep<T> s, int t0, int t1) where T : unmanaged
+    {
+        int mr = Mr, mcMax = Mc<T>();
+        int rowEnd = Math.Min(t1 * mr, pr.M);
+        T* packedA = Scratch<T>.PackedA((long)mcMax * Kc);
+        for (int i0 = t0 * mr; i0 < rowEnd; i0 += mcMax)
+        {
+            int mc = Math.Min(mcMax, rowEnd - i0);
+            PackA(mc, s.Kc, pr.A + i0 * pr.RsA + s.Pc * pr.CsA, pr.RsA, pr.CsA, packedA);
+            MacroKernel(pr, s, mc, packedA, 0, s.Panels, pr.C + i0 * pr.Ldc + s.Jc);
+        }
+    }
+
+    /// <summary>B micro-panels [q0, q1) of C's N-block for one K-block, all rows (for products with few rows).</summary>
+    private static void ComputePanels<T>(in Product<T> pr, in BlockStep<T> s, int q0, int q1) where T : unmanaged
+    {
+        int mcMax = Mc<T>();
+        T* packedA = Scratch<T>.PackedA((long)mcMax * Kc);
+        for (int i0 = 0; i0 < pr.M; i0 += mcMax)
+        {
+            int mc = Math.Min(mcMax, pr.M - i0);
+            PackA(mc, s.Kc, pr.A + i0 * pr.RsA + s.Pc * pr.CsA, pr.RsA, pr.CsA, packedA);
+            MacroKernel(pr, s, mc, packedA, q0, q1, pr.C + i0 * pr.Ldc + s.Jc);
+        }
+    }
+
+    /// <summary>
+    /// C[mc, panels q0..q1 of the N-block] (+)= packed A block[mc, kc] · B micro-panels, c at C(i0, jc).
+    /// The B micro-panel is the outer loop so it stays in L1 while the A micro-panels stream from L2.
+    /// </summary>
+    private static void MacroKernel<T>(in Product<T> pr, in BlockStep<T> s, int mc, T* packedA, int q0, int q1, T* c)
         where T : unmanaged
     {
-        // Pack B into a contiguous K×N block when its rows are not unit-stride.
-        T[]? packed = null;
-        T* bp = b;
-        long ldb = rsB;
-        if (csB != 1)
+        int mr = Mr, nr = Nr<T>(), kc = s.Kc;
+        for (int q = q0; q < q1; q++)
         {
-            packed = GC.AllocateUninitializedArray<T>(k * n, pinned: true);
-            fixed (T* pp = packed)
+            int j = q * nr;
+            int cols = Math.Min(nr, s.Nc - j);
+            T* panel;
+            long bStride;
+            if (s.PackedB != null)
             {
-                for (int p = 0; p < k; p++)
-                    for (int j = 0; j < n; j++) pp[p * n + j] = b[p * rsB + j * csB];
+                panel = s.PackedB + (long)q * nr * kc;
+                bStride = nr;
             }
-        }
-        fixed (T* pp = packed)
-        {
-            if (packed is not null)
+            else if (cols == nr)
             {
-                bp = pp;
-                ldb = n;
+                // Read B in place: the panel is kc rows of NR contiguous values, rsB apart.
+                panel = pr.B + s.Pc * pr.RsB + (s.Jc + j);
+                bStride = pr.RsB;
             }
-            for (int i = r0; i < r1; i++)
+            else
             {
-                T* crow = c + i * ldc;
-                new Span<T>(crow, n).Clear();
-                for (int p = 0; p < k; p++)
-                {
-                    T av = a[i * rsA + p * csA];
-                    T* brow = bp + p * ldb;
-                    int j = 0;
-                    if (Vector512.IsHardwareAccelerated)
-                    {
-                        var va = Vector512.Create(av);
-                        for (; j <= n - Vector512<T>.Count; j += Vector512<T>.Count)
-                            Vector512.Store(Vector512.Load(crow + j) + va * Vector512.Load(brow + j), crow + j);
-                    }
-                    for (; j < n; j++)
-                        crow[j] = Fast.VMath.Scalar<T>(Fast.VMath.ToDouble(crow[j]) + Fast.VMath.ToDouble(av) * Fast.VMath.ToDouble(brow[j]));
-                }
+                // The ragged last panel is packed (zero-padded) so the kernel never reads past C's last column of B.
+                panel = Scratch<T>.EdgePanel((long)Kc * nr);
+                PackBPanel(kc, cols, pr.B + s.Pc * pr.RsB + (s.Jc + j) * pr.CsB, pr.RsB, pr.CsB, panel);
+                bStride = nr;
+            }
+            for (int i = 0; i < mc; i += mr)
+            {
+                int rows = Math.Min(mr, mc - i);
+                if (cols == nr)
+                    Tile(rows, kc, packedA + (long)i * kc, panel, bStride, c + i * pr.Ldc + j, pr.Ldc, s.Accumulate);
+                else
+                    EdgeTile(rows, cols, kc, packedA + (long)i * kc, panel, bStride, c + i * pr.Ldc + j, pr.Ldc, s.Accumulate);
             }
         }
     }
