@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+using Ttt.Cpu;
+
+namespace Ttt.Benchmarks;
+
+/// <summary>
+/// <c>--quick</c>: a plain Stopwatch comparison of Ttt's GEMM with OpenBLAS, printed as one Markdown table.
+/// For every shape and thread count both are warmed up and checked against each other, then timed in
+/// <c>--reps</c> interleaved pairs (the order alternates each pair, so drift in the load on a shared machine
+/// affects both alike); each sample repeats the call until it lasts ≥ 25 ms. Reported: the median GFLOP/s of each
+/// and the median of the per-pair ratios Ttt / OpenBLAS.
+/// </summary>
+internal static class QuickGemm
+{
+    private const double MinSampleSeconds = 0.025;
+
+    public static int Run(string[] args)
+    {
+        int reps = IntOption(args, "--reps", 11);
+        int[] threadCounts = Option(args, "--threads") is { } t
+            ? [.. t.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))]
+            : [1, 2];
+        string? only = Option(args, "--shape");
+        var shapes = GemmCase.All.Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToList();
+
+        foreach (var line in MachineInfo.Lines()) Console.WriteLine(line);
+        bool haveBlas = OpenBlas.IsAvailable;
+        if (!haveBlas) Console.WriteLine("OpenBLAS not found: printing Ttt alone (install libopenblas-dev for the baseline).");
+        Console.WriteLine($"float32, row-major, {reps} interleaved samples per cell, medians.");
+        Console.WriteLine();
+        Console.WriteLine("| shape (M×K×N) | threads | Ttt GFLOP/s | OpenBLAS GFLOP/s | ratio |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
+        foreach (var shape in shapes)
+        {
+            foreach (int threads in threadCounts)
+            {
+                using var ops = new GemmOperands(shape);
+                CpuParallel.Threads = threads;
+                if (haveBlas)
+                {
+                    OpenBlas.SetThreads(threads);
+                    double diff = ops.CompareWithOpenBlas();
+                    if (diff > 1e-3) Console.WriteLine($"WARNING: {shape} threads={threads}: Ttt and OpenBLAS differ by {diff:E2}");
+                }
+                int calls = Calibrate(ops.RunTtt);
+                if (haveBlas) calls = Math.Max(calls, Calibrate(ops.RunOpenBlas));
+                var ttt = new double[reps];
+                var blas = new double[reps];
+                for (int r = 0; r < reps; r++)
+                {
+                    if (haveBlas && r % 2 == 1) blas[r] = Time(ops.RunOpenBlas, calls);
+                    ttt[r] = Time(ops.RunTtt, calls);
+                    if (haveBlas && r % 2 == 0) blas[r] = Time(ops.RunOpenBlas, calls);
+                }
+                double flops = shape.Flops * calls / 1e9;
+                var tttG = ttt.Select(s => flops / s).ToArray();
+                if (haveBlas)
+                {
+                    var blasG = blas.Select(s => flops / s).ToArray();
+                    var ratio = tttG.Zip(blasG, (x, y) => x / y).ToArray();
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {shape} | {threads} | {Median(tttG):F1} | {Median(blasG):F1} | {Median(ratio):F2} |"));
+                }
+                else
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {threads} | {Median(tttG):F1} | OpenBLAS not found | – |"));
+                }
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Warms up <paramref name="run"/> and returns how many calls make a sample of ≥ 25 ms.</summary>
+    private static int Calibrate(Action run)
+    {
+        for (int i = 0; i < 3; i++) run();
+        var sw = Stopwatch.StartNew();
+        int calls = 0;
+        while (sw.Elapsed.TotalSeconds < 0.2 || calls < 3)
+        {
+            run();
+            calls++;
+        }
+        double perCall = sw.Elapsed.TotalSeconds / calls;
+        return Math.Max(1, (int)Math.Ceiling(MinSampleSeconds / perCall));
+    }
+
+    private static double Time(Action run, int calls)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < calls; i++) run();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static int IntOption(string[] args, string name, int fallback) =>
+        Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}
