@@ -10,9 +10,13 @@ namespace Ttt.Benchmarks;
 /// <c>--reps</c> interleaved pairs (the order alternates each pair, so drift in the load on a shared machine
 /// affects both alike); each sample repeats the call until it lasts ≥ 25 ms. Reported: the median GFLOP/s of each
 /// and the median of the per-pair ratios Ttt / OpenBLAS.
+/// <c>--clock thread</c> times with the calling thread's CPU time instead of the wall clock: on a machine that other
+/// jobs load, the wall clock also counts the time the thread waited for a core, which the CPU time does not. It is
+/// meaningful only with <c>--threads 1</c> (both libraries then compute on the calling thread); a tuning aid.
 /// </summary>
-internal static class QuickGemm
+internal static partial class QuickGemm
 {
+    private static bool s_threadClock;
     private const double MinSampleSeconds = 0.025;
 
     public static int Run(string[] args)
@@ -22,12 +26,14 @@ internal static class QuickGemm
             ? [.. t.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))]
             : [1, 2];
         string? only = Option(args, "--shape");
+        s_threadClock = Option(args, "--clock") == "thread";
+        if (s_threadClock && threadCounts.Any(t => t != 1)) throw new ArgumentException("--clock thread needs --threads 1");
         var shapes = GemmCase.All.Where(s => only is null || s.Name.Contains(only, StringComparison.Ordinal)).ToList();
 
         foreach (var line in MachineInfo.Lines()) Console.WriteLine(line);
         bool haveBlas = OpenBlas.IsAvailable;
         if (!haveBlas) Console.WriteLine("OpenBLAS not found: printing Ttt alone (install libopenblas-dev for the baseline).");
-        Console.WriteLine($"float32, row-major, {reps} interleaved samples per cell, medians.");
+        Console.WriteLine($"float32, row-major, {reps} interleaved samples per cell, medians, {(s_threadClock ? "thread CPU time" : "wall clock")}.");
         Console.WriteLine();
         Console.WriteLine("| shape (M×K×N) | threads | Ttt GFLOP/s | OpenBLAS GFLOP/s | ratio |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
@@ -88,9 +94,32 @@ internal static class QuickGemm
 
     private static double Time(Action run, int calls)
     {
+        if (s_threadClock)
+        {
+            double t0 = ThreadCpuSeconds();
+            for (int i = 0; i < calls; i++) run();
+            return ThreadCpuSeconds() - t0;
+        }
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < calls; i++) run();
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    private const int ClockThreadCpuTime = 3;
+
+    [System.Runtime.InteropServices.LibraryImport("libc.so.6", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
+
+    private static double ThreadCpuSeconds()
+    {
+        if (ClockGetTime(ClockThreadCpuTime, out var t) != 0) throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+        return t.Seconds + t.Nanoseconds * 1e-9;
     }
 
     private static double Median(double[] values)

@@ -54,17 +54,20 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Packs rows [0, mc) × depth [0, kc) of A (element (i, p) at a + i·rsA + p·csA) into micro-panels of MR rows:
-    /// panel q holds rows [q·MR, q·MR + MR) as kc groups of MR values, dst[q·MR·kc + p·MR + i], which is the order
-    /// the micro-kernel broadcasts them in. The last panel may have fewer rows; its unused slots are not read.
+    /// Packs rows [0, mc) × depth [0, kc) of A (element (i, p) at a + i·rsA + p·csA) into micro-panels: the rows are
+    /// cut into <see cref="TileCount"/>(mc, MR) even tiles, and panel t holds tile t's rows as kc groups of MR slots,
+    /// dst[t·MR·kc + p·MR + i], which is the order the micro-kernel broadcasts them in. Slots past a tile's height
+    /// are not read.
     /// </summary>
     private static void PackA<T>(int mc, int kc, T* a, long rsA, long csA, T* dst) where T : unmanaged
     {
         int mr = Mr;
-        for (int i0 = 0; i0 < mc; i0 += mr)
+        int tiles = TileCount(mc, mr);
+        for (int t = 0; t < tiles; t++)
         {
-            int rows = Math.Min(mr, mc - i0);
-            T* panel = dst + (long)i0 * kc;
+            int i0 = TileStart(t, mc, tiles);
+            int rows = TileStart(t + 1, mc, tiles) - i0;
+            T* panel = dst + (long)t * mr * kc;
             T* src = a + i0 * rsA;
             if (csA == 1)
             {

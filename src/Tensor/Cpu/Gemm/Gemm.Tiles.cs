@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Ttt.Cpu;
 
@@ -10,6 +11,9 @@ public static unsafe partial class Gemm
 
     /// <summary>Rows of the AVX2 micro-tile (MR): see <see cref="Kernel256{T, TRows}"/>.</summary>
     internal const int Mr256 = 6;
+
+    /// <summary>Most rows of a tile of the in-place-A kernel: see <see cref="KernelDirect512{T, TRows}"/>.</summary>
+    internal const int MrDirect = 8;
 
     /// <summary>Rows of a micro-tile (MR) on this CPU; a JIT-time constant.</summary>
     internal static int Mr => Vector512.IsHardwareAccelerated ? Mr512 : Mr256;
@@ -31,12 +35,45 @@ public static unsafe partial class Gemm
             : Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
 
     /// <summary>
-    /// One micro-tile: C[rows, NR] (+)= A_panel[rows, kc]·B_panel[kc, NR] for 1 ≤ rows ≤ MR, dispatching to the
-    /// kernel compiled for exactly that many rows.
+    /// Number of tiles a block of <paramref name="rows"/> rows is cut into: as few as tiles of at most
+    /// <paramref name="maxRows"/> allow, and as even as possible (<see cref="TileStart"/>), so that a 16-row block
+    /// is two tiles of 8, not 14 + 2 (a 2-row tile has too few accumulators to hide the FMA latency).
     /// </summary>
-    private static void Tile<T>(int rows, int kc, T* a, T* b, long bStride, T* c, long ldc, bool accumulate)
+    private static int TileCount(int rows, int maxRows) => (rows + maxRows - 1) / maxRows;
+
+    /// <summary>First row of tile <paramref name="t"/> of <paramref name="tiles"/> over <paramref name="rows"/> rows.</summary>
+    private static int TileStart(int t, int rows, int tiles) => (int)((long)t * rows / tiles);
+
+    /// <summary>
+    /// One micro-tile: C[rows, NR] (+)= A[rows, kc]·B_panel[kc, NR], dispatching to the kernel compiled for exactly
+    /// that many rows. A element (r, p) is at a + r·aRowStride + p·aKStride: a packed panel (1, MR) uses the packed
+    /// kernel (1 ≤ rows ≤ MR); anything else reads A in place (1 ≤ rows ≤ <see cref="MrDirect"/>, AVX-512 only).
+    /// </summary>
+    private static void Tile<T>(int rows, int kc, T* a, long aRowStride, long aKStride, T* b, long bStride, T* c, long ldc, bool accumulate)
         where T : unmanaged
     {
+        for (int r = 0; r < rows && Sse.IsSupported; r++)
+        {
+            // The C tile is read (or written) only after the k loop: start fetching its lines now.
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0((byte*)(c + r * ldc) + 64);
+        }
+        if (aRowStride != 1 || aKStride != Mr)
+        {
+            switch (rows)
+            {
+                case 8: KernelDirect512<T, R8>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 7: KernelDirect512<T, R7>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 6: KernelDirect512<T, R6>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 5: KernelDirect512<T, R5>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 4: KernelDirect512<T, R4>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 3: KernelDirect512<T, R3>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 2: KernelDirect512<T, R2>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                case 1: KernelDirect512<T, R1>(kc, a, aRowStride, aKStride, b, bStride, c, ldc, accumulate); break;
+                default: throw new ArgumentOutOfRangeException(nameof(rows), rows, "in-place micro-tile height");
+            }
+            return;
+        }
         if (Vector512.IsHardwareAccelerated)
         {
             switch (rows)
@@ -77,12 +114,12 @@ public static unsafe partial class Gemm
     /// A micro-tile that sticks out of C on the right (cols &lt; NR): computed whole into a scratch tile on the stack,
     /// then its first <paramref name="cols"/> columns are written (or added) to C.
     /// </summary>
-    private static void EdgeTile<T>(int rows, int cols, int kc, T* a, T* b, long bStride, T* c, long ldc, bool accumulate)
+    private static void EdgeTile<T>(int rows, int cols, int kc, T* a, long aRowStride, long aKStride, T* b, long bStride, T* c, long ldc, bool accumulate)
         where T : unmanaged
     {
         int nr = Nr<T>();
         T* scratch = stackalloc T[Mr512 * 32];
-        Tile(rows, kc, a, b, bStride, scratch, nr, accumulate: false);
+        Tile(rows, kc, a, aRowStride, aKStride, b, bStride, scratch, nr, accumulate: false);
         for (int r = 0; r < rows; r++)
         {
             T* src = scratch + r * nr;

@@ -37,11 +37,12 @@ namespace Ttt.Cpu;
 public static unsafe partial class Gemm
 {
     /// <summary>KC: depth of a K-block (see the class remarks).</summary>
-    internal const int Kc = 256;
+    internal static readonly int Kc = int.Parse(Environment.GetEnvironmentVariable("TTT_KC") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>MC: rows of a packed A block, a multiple of MR, ≈ 384 KB of A.</summary>
-    internal static int Mc<T>() where T : unmanaged => 384 * 1024 / (Kc * sizeof(T)) / Mr * Mr;
+    internal static int Mc<T>() where T : unmanaged => McBytes / (Kc * sizeof(T)) / Mr * Mr;
 
+    internal static readonly int McBytes = int.Parse(Environment.GetEnvironmentVariable("TTT_MCB") ?? "393216", System.Globalization.CultureInfo.InvariantCulture);
     /// <summary>NC: columns of a packed B block, a multiple of NR, ≤ 4 MB of B.</summary>
     internal static int Nc<T>() where T : unmanaged => 4096 * sizeof(float) / sizeof(T);
 
@@ -190,6 +191,9 @@ public static unsafe partial class Gemm
         public int Jc, Nc, Pc, Kc, Panels;
         public bool Accumulate;
 
+        /// <summary>A is read in place by the small-product kernel instead of being packed.</summary>
+        public bool DirectA;
+
         /// <summary>The packed kc × nc block of B, or null when B is read in place.</summary>
         public T* PackedB;
     }
@@ -199,6 +203,8 @@ public static unsafe partial class Gemm
     {
         int mr = Mr, nr = Nr<T>(), ncMax = Nc<T>();
         bool inPlaceB = pr.CsB == 1 && pr.M <= InPlaceBMaxRows;
+        // A small A (few rows, used by few B panels) costs more to pack than to read in place.
+        bool directA = Vector512.IsHardwareAccelerated && pr.M <= InPlaceBMaxRows && pr.N <= 4 * nr && (pr.CsA == 1 || pr.RsA == 1);
         int rowTiles = (pr.M + mr - 1) / mr;
         for (int jc = 0; jc < pr.N; jc += ncMax)
         {
@@ -208,7 +214,7 @@ public static unsafe partial class Gemm
             {
                 var step = new BlockStep<T>
                 {
-                    Jc = jc, Nc = nc, Pc = pc, Kc = Math.Min(Kc, pr.K - pc), Panels = panels, Accumulate = pc > 0,
+                    Jc = jc, Nc = nc, Pc = pc, Kc = Math.Min(Kc, pr.K - pc), Panels = panels, Accumulate = pc > 0, DirectA = directA,
                 };
                 if (threads == 1)
                 {
@@ -250,36 +256,41 @@ public static unsafe partial class Gemm
     {
         int mr = Mr, mcMax = Mc<T>();
         int rowEnd = Math.Min(t1 * mr, pr.M);
-        T* packedA = Scratch<T>.PackedA((long)mcMax * Kc);
+        T* packedA = s.DirectA ? null : Scratch<T>.PackedA((long)mcMax * Kc);
         for (int i0 = t0 * mr; i0 < rowEnd; i0 += mcMax)
-        {
-            int mc = Math.Min(mcMax, rowEnd - i0);
-            PackA(mc, s.Kc, pr.A + i0 * pr.RsA + s.Pc * pr.CsA, pr.RsA, pr.CsA, packedA);
-            MacroKernel(pr, s, mc, packedA, 0, s.Panels, pr.C + i0 * pr.Ldc + s.Jc);
-        }
+            BlockOfRows(pr, s, i0, Math.Min(mcMax, rowEnd - i0), packedA, 0, s.Panels);
     }
 
     /// <summary>B micro-panels [q0, q1) of C's N-block for one K-block, all rows (for products with few rows).</summary>
     private static void ComputePanels<T>(in Product<T> pr, in BlockStep<T> s, int q0, int q1) where T : unmanaged
     {
         int mcMax = Mc<T>();
-        T* packedA = Scratch<T>.PackedA((long)mcMax * Kc);
+        T* packedA = s.DirectA ? null : Scratch<T>.PackedA((long)mcMax * Kc);
         for (int i0 = 0; i0 < pr.M; i0 += mcMax)
-        {
-            int mc = Math.Min(mcMax, pr.M - i0);
-            PackA(mc, s.Kc, pr.A + i0 * pr.RsA + s.Pc * pr.CsA, pr.RsA, pr.CsA, packedA);
-            MacroKernel(pr, s, mc, packedA, q0, q1, pr.C + i0 * pr.Ldc + s.Jc);
-        }
+            BlockOfRows(pr, s, i0, Math.Min(mcMax, pr.M - i0), packedA, q0, q1);
     }
 
     /// <summary>
-    /// C[mc, panels q0..q1 of the N-block] (+)= packed A block[mc, kc] · B micro-panels, c at C(i0, jc).
+    /// C[i0 .. i0 + mc, panels q0..q1 of the N-block] (+)= A[i0 .., K-block]·B[K-block, N-block]: packs the A block
+    /// into <paramref name="packedA"/> (or, for a small product, reads A in place) and runs the macro-kernel.
     /// The B micro-panel is the outer loop so it stays in L1 while the A micro-panels stream from L2.
     /// </summary>
-    private static void MacroKernel<T>(in Product<T> pr, in BlockStep<T> s, int mc, T* packedA, int q0, int q1, T* c)
+    private static void BlockOfRows<T>(in Product<T> pr, in BlockStep<T> s, int i0, int mc, T* packedA, int q0, int q1)
         where T : unmanaged
     {
-        int mr = Mr, nr = Nr<T>(), kc = s.Kc;
+        int nr = Nr<T>(), kc = s.Kc;
+        T* a = pr.A + i0 * pr.RsA + s.Pc * pr.CsA;
+        long aRowStride = pr.RsA, aKStride = pr.CsA, aPanelStride = 0;
+        int maxRows = MrDirect;
+        if (!s.DirectA)
+        {
+            PackA(mc, kc, a, pr.RsA, pr.CsA, packedA);
+            a = packedA;
+            (aRowStride, aKStride, maxRows) = (1, Mr, Mr);
+            aPanelStride = (long)Mr * kc;
+        }
+        int tiles = TileCount(mc, maxRows);
+        T* c = pr.C + i0 * pr.Ldc + s.Jc;
         for (int q = q0; q < q1; q++)
         {
             int j = q * nr;
@@ -299,18 +310,20 @@ public static unsafe partial class Gemm
             }
             else
             {
-                // The ragged last panel is packed (zero-padded) so the kernel never reads past C's last column of B.
+                // The ragged last panel is packed (zero-padded) so the kernel never reads past B's last column.
                 panel = Scratch<T>.EdgePanel((long)Kc * nr);
                 PackBPanel(kc, cols, pr.B + s.Pc * pr.RsB + (s.Jc + j) * pr.CsB, pr.RsB, pr.CsB, panel);
                 bStride = nr;
             }
-            for (int i = 0; i < mc; i += mr)
+            for (int t = 0; t < tiles; t++)
             {
-                int rows = Math.Min(mr, mc - i);
+                int r0 = TileStart(t, mc, tiles);
+                int rows = TileStart(t + 1, mc, tiles) - r0;
+                T* at = s.DirectA ? a + r0 * aRowStride : a + t * aPanelStride;
                 if (cols == nr)
-                    Tile(rows, kc, packedA + (long)i * kc, panel, bStride, c + i * pr.Ldc + j, pr.Ldc, s.Accumulate);
+                    Tile(rows, kc, at, aRowStride, aKStride, panel, bStride, c + r0 * pr.Ldc + j, pr.Ldc, s.Accumulate);
                 else
-                    EdgeTile(rows, cols, kc, packedA + (long)i * kc, panel, bStride, c + i * pr.Ldc + j, pr.Ldc, s.Accumulate);
+                    EdgeTile(rows, cols, kc, at, aRowStride, aKStride, panel, bStride, c + r0 * pr.Ldc + j, pr.Ldc, s.Accumulate);
             }
         }
     }
