@@ -61,21 +61,24 @@ public static class CpuParallel
     {
         if (count <= 0) return;
         int chunks = ChunkCount(count, minChunk);
-        if (chunks == 1 || !Pool.TryRun(count, chunks, state, body))
+        if (chunks == 1 || !Pool.TryRun(count, chunks, chunks, state, body))
             body(state, 0, count);
     }
 
     /// <summary>
-    /// As <see cref="For{TState}(long, long, TState, Action{TState, long, long})"/> with exactly
-    /// min(<paramref name="chunks"/>, <see cref="ChunkCount"/>(count, 1)) equal chunks, for callers that have already
-    /// decided how many threads their work is worth.
+    /// Runs <paramref name="body"/>(state, start, end) over [0, <paramref name="count"/>) cut into
+    /// min(<paramref name="chunks"/>, count) equal contiguous chunks, on at most min(<paramref name="threads"/>,
+    /// <see cref="Threads"/>) threads that claim chunks as they go. For callers that have sized their work: more
+    /// chunks than threads balance the load when a core is busy with something else (a thread that falls behind
+    /// holds up only a small chunk); one thread, or a call from inside a region, runs everything here.
     /// </summary>
-    internal static void ForChunks<TState>(long count, int chunks, TState state, Action<TState, long, long> body)
+    internal static void ForChunks<TState>(long count, int chunks, int threads, TState state, Action<TState, long, long> body)
         where TState : class
     {
         if (count <= 0) return;
-        chunks = Math.Min(chunks, ChunkCount(count, 1));
-        if (chunks <= 1 || !Pool.TryRun(count, chunks, state, body))
+        chunks = (int)Math.Min(chunks, count);
+        threads = Math.Min(Math.Min(threads, chunks), ChunkCount(long.MaxValue, 1));
+        if (threads <= 1 || !Pool.TryRun(count, chunks, threads, state, body))
             body(state, 0, count);
     }
 
@@ -119,6 +122,7 @@ public static class CpuParallel
         private static Job? s_job;
         private static long s_count;
         private static int s_chunks;
+        private static int s_helpers;
         private static int s_remaining;
         private static Exception? s_error;
         private static int s_generation;
@@ -127,27 +131,29 @@ public static class CpuParallel
         // word, so a late worker can never claim a chunk of a newer region with the older region's job.
         private static long s_claim;
 
-        public static bool TryRun<TState>(long count, int chunks, TState state, Action<TState, long, long> body)
+        /// <summary>Runs the region on <paramref name="threads"/> threads (the caller and threads − 1 workers).</summary>
+        public static bool TryRun<TState>(long count, int chunks, int threads, TState state, Action<TState, long, long> body)
             where TState : class
         {
             if (!s_gate.TryEnter()) return false;
             var job = Job<TState>.Shared;
             try
             {
-                EnsureWorkers(chunks - 1);
+                EnsureWorkers(threads - 1);
                 job.State = state;
                 job.Body = body;
                 s_job = job;
                 s_count = count;
                 s_chunks = chunks;
+                s_helpers = threads - 1;
                 s_error = null;
                 Volatile.Write(ref s_remaining, chunks);
                 int generation = s_generation + 1;
                 s_generation = generation;
                 Interlocked.Exchange(ref s_claim, (long)generation << 32);
-                for (int w = 0; w < chunks - 1; w++) s_workers[w].Wake();
+                for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
 
-                RunChunks(generation);
+                RunChunks(generation, helper: -1);
                 var spin = new SpinWait();
                 while (Volatile.Read(ref s_remaining) != 0) spin.SpinOnce(sleep1Threshold: -1);
 
@@ -165,8 +171,11 @@ public static class CpuParallel
             }
         }
 
-        /// <summary>Claims and runs chunks of region <paramref name="generation"/> until none is left.</summary>
-        private static void RunChunks(int generation)
+        /// <summary>
+        /// Claims and runs chunks of region <paramref name="generation"/> until none is left. Worker number
+        /// <paramref name="helper"/> (−1: the caller) takes part only if the region asked for that many helpers.
+        /// </summary>
+        private static void RunChunks(int generation, int helper)
         {
             bool wasInside = t_inside;
             t_inside = true;
@@ -177,7 +186,7 @@ public static class CpuParallel
                     long claim = Volatile.Read(ref s_claim);
                     if ((int)(claim >> 32) != generation) return;
                     int index = (int)(claim & 0xFFFF_FFFF);
-                    if (index >= Volatile.Read(ref s_chunks)) return;
+                    if (index >= Volatile.Read(ref s_chunks) || helper >= Volatile.Read(ref s_helpers)) return;
                     if (Interlocked.CompareExchange(ref s_claim, claim + 1, claim) != claim) continue;
                     // The claim succeeded, so the region cannot finish before this chunk does: its fields are stable.
                     long count = s_count;
@@ -212,8 +221,11 @@ public static class CpuParallel
         {
             private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
 
+            private readonly int _index;
+
             public Worker(int index)
             {
+                _index = index;
                 var thread = new Thread(Loop) { IsBackground = true, Name = $"Ttt.CpuParallel #{index + 1}" };
                 thread.Start();
             }
@@ -238,7 +250,7 @@ public static class CpuParallel
                         if (Generation == seen) _wake.Wait();
                     }
                     seen = Generation;
-                    RunChunks(seen);
+                    RunChunks(seen, _index);
                 }
             }
         }

@@ -48,7 +48,7 @@ public static unsafe partial class Gemm
             return;
         }
         job.Vector = g;
-        CpuParallel.ForChunks(units, threads, job, static (j, u0, u1) =>
+        CpuParallel.ForChunks(units, ChunksPerThread * threads, threads, job, static (j, u0, u1) =>
             GemvColumns(j.Vector, (int)u0 * GemvGrain, (int)Math.Min(u1 * GemvGrain, j.Vector.N)));
     }
 

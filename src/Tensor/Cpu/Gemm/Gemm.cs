@@ -37,20 +37,25 @@ namespace Ttt.Cpu;
 public static unsafe partial class Gemm
 {
     /// <summary>KC: depth of a K-block (see the class remarks).</summary>
-    internal static readonly int Kc = int.Parse(Environment.GetEnvironmentVariable("TTT_KC") ?? "256", System.Globalization.CultureInfo.InvariantCulture);
+    internal const int Kc = 512;
 
     /// <summary>MC: rows of a packed A block, a multiple of MR, ≈ 384 KB of A.</summary>
-    internal static int Mc<T>() where T : unmanaged => McBytes / (Kc * sizeof(T)) / Mr * Mr;
+    internal static int Mc<T>() where T : unmanaged => 512 * 1024 / (Kc * sizeof(T)) / Mr * Mr;
 
-    internal static readonly int McBytes = int.Parse(Environment.GetEnvironmentVariable("TTT_MCB") ?? "393216", System.Globalization.CultureInfo.InvariantCulture);
     /// <summary>NC: columns of a packed B block, a multiple of NR, ≤ 4 MB of B.</summary>
-    internal static int Nc<T>() where T : unmanaged => 4096 * sizeof(float) / sizeof(T);
+    internal static int Nc<T>() where T : unmanaged => 2048 * sizeof(float) / sizeof(T);
 
     /// <summary>
     /// Multiply-adds one thread must get before a second thread is worth waking: a region costs a few
     /// microseconds, about 2^18 multiply-adds at this kernel's speed.
     /// </summary>
     internal const long MinWorkPerThread = 1L << 18;
+
+    /// <summary>
+    /// Parallel phases are cut into this many chunks per thread, claimed as threads get free: on a machine shared
+    /// with other work a thread that loses its core for a while then holds up a quarter of its share, not all of it.
+    /// </summary>
+    internal const int ChunksPerThread = 4;
 
     /// <summary>Up to this many rows of C, a row-major B is read in place instead of packed (see remarks).</summary>
     internal static int InPlaceBMaxRows => 2 * Mr;
@@ -91,7 +96,7 @@ public static unsafe partial class Gemm
         if (threads > 1 && batch > 1 && (batch % threads == 0 || batch >= 4 * threads || itemWork < threads * MinWorkPerThread))
         {
             // Whole items per thread: no synchronisation inside an item, no packing shared between threads.
-            CpuParallel.For(batch, 1, job, static (j, start, end) =>
+            CpuParallel.ForChunks(batch, ChunksPerThread * threads, threads, job, static (j, start, end) =>
             {
                 for (long i = start; i < end; i++) j.Item((int)i).Multiply(threads: 1, j);
             });
@@ -210,11 +215,16 @@ public static unsafe partial class Gemm
         {
             int nc = Math.Min(ncMax, pr.N - jc);
             int panels = (nc + nr - 1) / nr;
-            for (int pc = 0; pc < pr.K; pc += Kc)
+            // K is cut into even blocks of at most KC (k = 768: two of 384, not 512 + 256), so that no block is
+            // so shallow that the C-tile update dominates it.
+            int kBlocks = TileCount(pr.K, Kc);
+            for (int kb = 0; kb < kBlocks; kb++)
             {
+                int pc = TileStart(kb, pr.K, kBlocks);
                 var step = new BlockStep<T>
                 {
-                    Jc = jc, Nc = nc, Pc = pc, Kc = Math.Min(Kc, pr.K - pc), Panels = panels, Accumulate = pc > 0, DirectA = directA,
+                    Jc = jc, Nc = nc, Pc = pc, Kc = TileStart(kb + 1, pr.K, kBlocks) - pc, Panels = panels,
+                    Accumulate = pc > 0, DirectA = directA,
                 };
                 if (threads == 1)
                 {
@@ -232,7 +242,7 @@ public static unsafe partial class Gemm
                 {
                     step.PackedB = Scratch<T>.PackedB((long)Math.Min(ncMax, pr.N + nr) * Kc);
                     job.Step = step;
-                    CpuParallel.ForChunks(panels, threads, job, static (j, q0, q1) =>
+                    CpuParallel.ForChunks(panels, ChunksPerThread * threads, threads, job, static (j, q0, q1) =>
                     {
                         ref readonly var s = ref j.Step;
                         ref readonly var p = ref j.Current;
@@ -241,9 +251,9 @@ public static unsafe partial class Gemm
                 }
                 job.Step = step;
                 if (rowTiles >= 2 * threads)
-                    CpuParallel.ForChunks(rowTiles, threads, job, static (j, t0, t1) => ComputeRows(j.Current, j.Step, (int)t0, (int)t1));
+                    CpuParallel.ForChunks(rowTiles, ChunksPerThread * threads, threads, job, static (j, t0, t1) => ComputeRows(j.Current, j.Step, (int)t0, (int)t1));
                 else
-                    CpuParallel.ForChunks(panels, threads, job, static (j, q0, q1) => ComputePanels(j.Current, j.Step, (int)q0, (int)q1));
+                    CpuParallel.ForChunks(panels, ChunksPerThread * threads, threads, job, static (j, q0, q1) => ComputePanels(j.Current, j.Step, (int)q0, (int)q1));
             }
         }
     }
@@ -255,10 +265,15 @@ public static unsafe partial class Gemm
     private static void ComputeRows<T>(in Product<T> pr, in BlockStep<T> s, int t0, int t1) where T : unmanaged
     {
         int mr = Mr, mcMax = Mc<T>();
-        int rowEnd = Math.Min(t1 * mr, pr.M);
         T* packedA = s.DirectA ? null : Scratch<T>.PackedA((long)mcMax * Kc);
-        for (int i0 = t0 * mr; i0 < rowEnd; i0 += mcMax)
-            BlockOfRows(pr, s, i0, Math.Min(mcMax, rowEnd - i0), packedA, 0, s.Panels);
+        // Even blocks of at most MC rows (whole tiles), not MC, MC, …, remainder: 73 tiles are 5 blocks of 14–15.
+        int tiles = t1 - t0, blocks = TileCount(tiles, mcMax / mr);
+        for (int b = 0; b < blocks; b++)
+        {
+            int i0 = (t0 + TileStart(b, tiles, blocks)) * mr;
+            int i1 = Math.Min((t0 + TileStart(b + 1, tiles, blocks)) * mr, pr.M);
+            BlockOfRows(pr, s, i0, i1 - i0, packedA, 0, s.Panels);
+        }
     }
 
     /// <summary>B micro-panels [q0, q1) of C's N-block for one K-block, all rows (for products with few rows).</summary>
@@ -266,8 +281,12 @@ public static unsafe partial class Gemm
     {
         int mcMax = Mc<T>();
         T* packedA = s.DirectA ? null : Scratch<T>.PackedA((long)mcMax * Kc);
-        for (int i0 = 0; i0 < pr.M; i0 += mcMax)
-            BlockOfRows(pr, s, i0, Math.Min(mcMax, pr.M - i0), packedA, q0, q1);
+        int blocks = TileCount(pr.M, mcMax);
+        for (int b = 0; b < blocks; b++)
+        {
+            int i0 = TileStart(b, pr.M, blocks);
+            BlockOfRows(pr, s, i0, TileStart(b + 1, pr.M, blocks) - i0, packedA, q0, q1);
+        }
     }
 
     /// <summary>
