@@ -45,6 +45,9 @@ public static unsafe partial class Gemm
         int p = 0;
         for (; p < kc; p++)
         {
+            Sse.Prefetch0(a + 16 * Mr512);
+            Sse.Prefetch0(b + 8 * bStride);
+            Sse.Prefetch0(b + 8 * bStride + w);
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             if (TRows.Value > 0) { var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); }
