@@ -303,3 +303,120 @@ public sealed unsafe class GemmTests
         }
     }
 }
+
+/// <summary>
+/// The persistent pool behind <see cref="CpuParallel"/> (it replaced <c>Parallel.For</c> for the GEMM's
+/// back-to-back regions): partitions, the thread bound, nesting, errors, and regions opened from several threads.
+/// </summary>
+[Collection(nameof(CpuThreadsCollection))]
+public sealed class CpuParallelTests
+{
+    private static T WithThreads<T>(int threads, Func<T> run)
+    {
+        int saved = CpuParallel.Threads;
+        CpuParallel.Threads = threads;
+        try
+        {
+            return run();
+        }
+        finally
+        {
+            CpuParallel.Threads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1000, 1)]
+    [InlineData(2, 1000, 1)]
+    [InlineData(2, 7, 3)]
+    [InlineData(3, 10, 4)]
+    [InlineData(8, 1000, 100)]
+    [InlineData(2, 1, 1)]
+    public void For_partitions_the_range_into_at_most_Threads_contiguous_chunks(int threads, long count, long minChunk)
+    {
+        var chunks = WithThreads(threads, () =>
+        {
+            var seen = new System.Collections.Concurrent.ConcurrentBag<(long Start, long End)>();
+            CpuParallel.For(count, minChunk, (s, e) => seen.Add((s, e)));
+            return seen.OrderBy(c => c.Start).ToArray();
+        });
+        Assert.InRange(chunks.Length, 1, threads);
+        Assert.Equal(0, chunks[0].Start);
+        Assert.Equal(count, chunks[^1].End);
+        for (int i = 1; i < chunks.Length; i++) Assert.Equal(chunks[i - 1].End, chunks[i].Start);
+        if (chunks.Length > 1) Assert.All(chunks, c => Assert.True(c.End - c.Start >= minChunk, $"chunk {c} is smaller than {minChunk}"));
+    }
+
+    [Fact]
+    public void A_region_uses_at_most_Threads_threads_and_nested_work_runs_serially()
+    {
+        var (threadIds, nested) = WithThreads(2, () =>
+        {
+            var ids = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+            var nestedCalls = new System.Collections.Concurrent.ConcurrentBag<(bool Inside, long Start, long End, bool SameThread)>();
+            for (int rep = 0; rep < 50; rep++)
+            {
+                CpuParallel.For(64, 1, (s, e) =>
+                {
+                    ids[Environment.CurrentManagedThreadId] = true;
+                    Thread.SpinWait(2000);
+                    int outer = Environment.CurrentManagedThreadId;
+                    CpuParallel.For(100, 1, (ns, ne) =>
+                        nestedCalls.Add((CpuParallel.IsInsideParallelRegion, ns, ne, Environment.CurrentManagedThreadId == outer)));
+                });
+            }
+            return (ids.Count, nestedCalls.ToArray());
+        });
+        Assert.InRange(threadIds, 1, 2);
+        Assert.NotEmpty(nested);
+        Assert.All(nested, n => Assert.Equal((true, 0L, 100L, true), n));
+        Assert.False(CpuParallel.IsInsideParallelRegion);
+    }
+
+    [Fact]
+    public void An_exception_in_a_chunk_reaches_the_caller_and_the_pool_keeps_working()
+    {
+        WithThreads(2, () =>
+        {
+            var error = Assert.Throws<AggregateException>(() =>
+                CpuParallel.For(1000, 1, (s, e) =>
+                {
+                    if (s > 0) throw new InvalidOperationException("chunk failed");
+                }));
+            Assert.IsType<InvalidOperationException>(error.InnerException);
+            long sum = 0;
+            CpuParallel.For(1000, 1, (s, e) =>
+            {
+                long local = 0;
+                for (long i = s; i < e; i++) local += i;
+                Interlocked.Add(ref sum, local);
+            });
+            Assert.Equal(999L * 1000 / 2, sum);
+            return 0;
+        });
+    }
+
+    [Fact]
+    public void Many_short_regions_from_several_threads_at_once_compute_exactly()
+    {
+        WithThreads(2, () =>
+        {
+            // Back-to-back regions exercise the hand-over between regions (a late worker must never run a chunk
+            // of a newer region with an older region's job); several opening threads exercise the serial fallback.
+            var tasks = Enumerable.Range(0, 3).Select(t => Task.Run(() =>
+            {
+                for (int rep = 0; rep < 2000; rep++)
+                {
+                    int count = 1 + (rep * 7 + t) % 50;
+                    var hits = new int[count];
+                    CpuParallel.ForEach(count, i => Interlocked.Increment(ref hits[i]));
+                    if (hits.Any(h => h != 1)) return $"thread {t} rep {rep}: an index ran {hits.First(h => h != 1)} times";
+                }
+                return null;
+            })).ToArray();
+            Task.WaitAll(tasks, TestContext.Current.CancellationToken);
+            Assert.All(tasks, task => Assert.Null(task.Result));
+            return 0;
+        });
+    }
+}
