@@ -9,12 +9,16 @@ namespace Ttt.Cpu;
 /// </summary>
 /// <remarks>
 /// The threads are a persistent pool of <c>Threads − 1</c> background workers plus the calling thread, which
-/// always takes part. A region costs a few microseconds, not the tens that <see cref="Parallel.For(int, int, Action{int})"/>
-/// costs, which matters to a blocked GEMM that opens two regions per K-block: after a region the workers spin
-/// for <see cref="WorkerSpin"/> before they block, so back-to-back regions find them awake. Chunks are claimed
-/// dynamically, so a worker that the OS has descheduled does not stall the region: the caller takes its chunk.
+/// always takes part. An empty region costs under a microsecond, not the tens that <c>Parallel.For</c> costs, which
+/// matters to a blocked GEMM that opens two regions per K-block and to batches of small products.
+/// After a region the workers keep polling for <see cref="WorkerSpin"/> (pause instructions for
+/// <see cref="WorkerPause"/>, then yielding the core between polls) before they block on an event: waking a blocked
+/// thread costs the caller a system call and, on a loaded machine, often its core for tens of microseconds (the
+/// scheduler runs the woken thread in its place), more than a small region is worth. Chunks are claimed as threads
+/// get free, so a worker that the OS has descheduled stalls nobody unless it holds a chunk.
 /// One region runs on the pool at a time; a second thread that opens a region meanwhile runs it serially itself,
 /// which on a machine with few cores is what it would get anyway.
+/// </remarks>
 /// </remarks>
 public static class CpuParallel
 {
@@ -92,8 +96,14 @@ public static class CpuParallel
         });
     }
 
-    /// <summary>How long an idle worker keeps polling for the next region before it blocks on its event.</summary>
-    private static readonly TimeSpan WorkerSpin = TimeSpan.FromMicroseconds(100);
+    /// <summary>
+    /// How long an idle worker keeps polling for the next region before it blocks on its event. Counted in wall time,
+    /// so on a loaded machine (where the worker also waits for a core) it must be well above one region's length.
+    /// </summary>
+    private static readonly TimeSpan WorkerSpin = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>For this long an idle worker polls with pause instructions; after that it yields between polls.</summary>
+    private static readonly TimeSpan WorkerPause = TimeSpan.FromMicroseconds(50);
 
     /// <summary>A region's work: chunk c of <c>chunks</c> covers [count·c/chunks, count·(c+1)/chunks).</summary>
     private abstract class Job
@@ -148,14 +158,15 @@ public static class CpuParallel
                 s_helpers = threads - 1;
                 s_error = null;
                 Volatile.Write(ref s_remaining, chunks);
+                // Publish the claim word before the generation: a worker that sees the new generation must find
+                // the new region's chunks, or it would consider the region done and miss it.
                 int generation = s_generation + 1;
-                s_generation = generation;
                 Interlocked.Exchange(ref s_claim, (long)generation << 32);
+                Interlocked.Exchange(ref s_generation, generation);
                 for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
 
                 RunChunks(generation, helper: -1);
-                var spin = new SpinWait();
-                while (Volatile.Read(ref s_remaining) != 0) spin.SpinOnce(sleep1Threshold: -1);
+                WaitForHelpers();
 
                 var error = s_error;
                 s_job = null;
@@ -168,6 +179,22 @@ public static class CpuParallel
                 job.State = null;
                 job.Body = null;
                 s_gate.Exit();
+            }
+        }
+
+        /// <summary>
+        /// Waits until the helpers have finished the chunks they claimed. Nothing is left to claim, so the wait is
+        /// at most one chunk: busy-wait (pause) rather than yield, since a yield on a loaded machine hands the core
+        /// to another process for a whole time slice; yield only if a helper has apparently lost its core.
+        /// </summary>
+        private static void WaitForHelpers()
+        {
+            if (Volatile.Read(ref s_remaining) == 0) return;
+            long yieldAfter = Stopwatch.GetTimestamp() + (long)(WorkerPause.TotalSeconds * Stopwatch.Frequency);
+            while (Volatile.Read(ref s_remaining) != 0)
+            {
+                if (Stopwatch.GetTimestamp() < yieldAfter) Thread.SpinWait(16);
+                else Thread.Yield();
             }
         }
 
@@ -230,24 +257,37 @@ public static class CpuParallel
                 thread.Start();
             }
 
-            /// <summary>Cheap when the worker is not blocked: no waiter means no kernel call.</summary>
-            public void Wake() => _wake.Set();
+            // 1 while the worker is (about to be) blocked on _wake. Worker: set it, fence, re-read the generation;
+            // caller: publish the generation, fence, read it. At least one of the two sees the other's write, so a
+            // new region is never missed, and a caller only pays for the kernel call when the worker really sleeps.
+            private int _sleeping;
+
+            public void Wake()
+            {
+                if (Volatile.Read(ref _sleeping) != 0) _wake.Set();
+            }
 
             private void Loop()
             {
                 int seen = Generation;
                 long spinTicks = (long)(WorkerSpin.TotalSeconds * Stopwatch.Frequency);
+                long pauseTicks = (long)(WorkerPause.TotalSeconds * Stopwatch.Frequency);
                 while (true)
                 {
                     // Poll for a new region for a while, then block. Reset-then-recheck closes the race with a
                     // caller that publishes a region between our last poll and the wait.
-                    long spinUntil = Stopwatch.GetTimestamp() + spinTicks;
-                    while (Generation == seen && Stopwatch.GetTimestamp() < spinUntil) Thread.SpinWait(16);
+                    long now = Stopwatch.GetTimestamp(), yieldFrom = now + pauseTicks, spinUntil = now + spinTicks;
+                    while (Generation == seen && (now = Stopwatch.GetTimestamp()) < spinUntil)
+                    {
+                        if (now < yieldFrom) Thread.SpinWait(16);
+                        else Thread.Yield();
+                    }
                     while (Generation == seen)
                     {
                         _wake.Reset();
-                        Interlocked.MemoryBarrier();
+                        Interlocked.Exchange(ref _sleeping, 1);
                         if (Generation == seen) _wake.Wait();
+                        Volatile.Write(ref _sleeping, 0);
                     }
                     seen = Generation;
                     RunChunks(seen, _index);
