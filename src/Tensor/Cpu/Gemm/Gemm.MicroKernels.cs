@@ -42,12 +42,15 @@ public static unsafe partial class Gemm
         Vector512<T> c110 = zero, c111 = zero;
         Vector512<T> c120 = zero, c121 = zero;
         Vector512<T> c130 = zero, c131 = zero;
-        int p = 0;
-        for (; p < kc; p++)
+        for (int p = 0; p < kc; p++)
         {
-            Sse.Prefetch0(a + 16 * Mr512);
-            Sse.Prefetch0(b + 8 * bStride);
-            Sse.Prefetch0(b + 8 * bStride + w);
+            if (Sse.IsSupported)
+            {
+                // A few k steps ahead: the next lines of the A panel and both lines of a B row.
+                Sse.Prefetch0(a + 16 * Mr512);
+                Sse.Prefetch0(b + 8 * bStride);
+                Sse.Prefetch0(b + 8 * bStride + w);
+            }
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + w);
             if (TRows.Value > 0) { var x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); }
@@ -182,8 +185,7 @@ public static unsafe partial class Gemm
         Vector256<T> c30 = zero, c31 = zero;
         Vector256<T> c40 = zero, c41 = zero;
         Vector256<T> c50 = zero, c51 = zero;
-        int p = 0;
-        for (; p < kc; p++)
+        for (int p = 0; p < kc; p++)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + w);

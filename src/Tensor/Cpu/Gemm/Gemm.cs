@@ -16,38 +16,47 @@ namespace Ttt.Cpu;
 ///     pack B[pc.., jc..] into NR-wide micro-panels (threads split the panels)
 ///     for ic in 0..m step MC        A block  MC × KC  packed per thread                     (L2)
 ///       pack A[ic.., pc..] into MR-high micro-panels
-///       for jr in 0..NC step NR     B micro-panel KC × NR, reused by every ir step          (L1)
+///       for jr in 0..NC step NR     B micro-panel KC × NR, reused by every ir step
 ///         for ir in 0..MC step MR   micro-kernel: C[MR, NR] += A_panel[MR, KC]·B_panel[KC, NR]  (registers)
 /// </code>
 /// <para>
-/// Blocking for Zen 5 (48 KB L1D, 1 MB L2 per core, 32 MB shared L3), AVX-512, float: MR × NR = 14 × 32
-/// (28 zmm accumulators), KC = 256 so a B micro-panel is 256 × 32 × 4 B = 32 KB and stays in L1 next to the
-/// streaming 14 KB A micro-panel; MC = 378 so the A block is 378 × 256 × 4 B ≈ 378 KB, a third of L2, leaving room
-/// for the C tiles and the B panels passing through; NC = 4096 so the shared B block is at most 4 MB of L3.
-/// double keeps the same byte sizes (MR × NR = 14 × 16, MC = 182, NC = 2048). Without AVX-512 the tile is 6 × 2
-/// Vector256 (16 ymm registers).
+/// Blocking for Zen 5 (48 KB L1D, 1 MB L2 per core, 32 MB shared L3), AVX-512, float:
+/// MR × NR = 14 × 32, 28 zmm accumulators (see <see cref="Kernel512{T, TRows}"/>).
+/// KC = 512: the textbook choice keeps the KC × NR B micro-panel in L1 (KC = 256 → 32 KB), but measured here
+/// KC = 384–768 beat 256 by 3–8 %: Zen 5's L2 feeds the 128 B of B and 56 B of A that one k step needs
+/// (14 cycles of FMAs) easily, while a deeper K-block halves the C-tile loads and stores per multiply-add and the
+/// number of packing passes. K is cut into even blocks (k = 768 → 2 × 384).
+/// MC = 252 rows (18 tiles): the A block is 252 × 512 × 4 B = 504 KB, half of L2, which leaves room for the B
+/// micro-panel (64 KB) and the C tiles streaming past; a thread's rows are cut into even blocks of at most MC.
+/// NC = 2048: the shared packed B block is at most 512 × 2048 × 4 B = 4 MB, well inside L3.
+/// double keeps the byte sizes (MR × NR = 14 × 16, MC = 126, NC = 1024). Without AVX-512 the tile is 6 × 2
+/// Vector256 (16 ymm registers), same KC/MC/NC rules.
 /// </para>
 /// <para>
-/// Threads split the rows of C (each packs its own A block and reads the shared packed B) or, when C has too few
-/// rows, the micro-panels of B. Batches of small products run whole items per thread with no synchronisation.
-/// Thin shapes skip packing: m = 1 or n = 1 is a matrix-vector product over B (or A) in place, and when m is at most
-/// a few tiles a row-major B is read in place, since each B panel would be used only that few times.
+/// Threads split the rows of C (each packs its own A blocks and reads the shared packed B) or, when C has too few
+/// rows, the micro-panels of B; each phase is cut into <see cref="ChunksPerThread"/> claimable chunks per thread.
+/// Batches of products (16 × 64 × 64 heads of a TTT mini-batch) run whole items per thread with no synchronisation.
+/// Thin shapes skip packing: m = 1 or n = 1 is a matrix-vector product over B (or A) in place (decode: 1 × 768 ×
+/// 768); up to 2·MR rows a row-major B is read in place, each of its panels being used only once or twice; and
+/// a small A (≤ 2·MR rows, ≤ 4 B panels) is read in place by <see cref="KernelDirect512{T, TRows}"/>, because
+/// packing a 16 × 64 block costs about as much as multiplying it by 64 × 64.
 /// </para>
 /// </remarks>
 public static unsafe partial class Gemm
 {
-    /// <summary>KC: depth of a K-block (see the class remarks).</summary>
+    /// <summary>KC: greatest depth of a K-block (see the class remarks).</summary>
     internal const int Kc = 512;
 
-    /// <summary>MC: rows of a packed A block, a multiple of MR, ≈ 384 KB of A.</summary>
+    /// <summary>MC: most rows of a packed A block, a multiple of MR, ≤ 512 KB of A (252 floats, 126 doubles).</summary>
     internal static int Mc<T>() where T : unmanaged => 512 * 1024 / (Kc * sizeof(T)) / Mr * Mr;
 
-    /// <summary>NC: columns of a packed B block, a multiple of NR, ≤ 4 MB of B.</summary>
+    /// <summary>NC: most columns of a packed B block, a multiple of NR, ≤ 4 MB of B.</summary>
     internal static int Nc<T>() where T : unmanaged => 2048 * sizeof(float) / sizeof(T);
 
     /// <summary>
-    /// Multiply-adds one thread must get before a second thread is worth waking: a region costs a few
-    /// microseconds, about 2^18 multiply-adds at this kernel's speed.
+    /// Multiply-adds one thread must get before a second thread is worth using: a region costs about a
+    /// microsecond when the workers are awake and a few more when they are not, while 2^18 multiply-adds take
+    /// about 2.5 µs at this kernel's speed. (OpenBLAS's threshold is the same: one thread below m·n·k = 2^18.)
     /// </summary>
     internal const long MinWorkPerThread = 1L << 18;
 
