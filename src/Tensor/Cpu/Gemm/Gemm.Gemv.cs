@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Ttt.Cpu;
@@ -53,6 +54,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Columns [j0, j1) of y.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GemvColumns<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
     {
         if (g.CsB == 1) GemvByRows(g, j0, j1);
@@ -69,6 +71,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Row-major B: y[j0..j1) accumulates Σ_p x[p]·B[p, j0..j1) in L1-sized column blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GemvByRows<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
     {
         const int block = 512;
@@ -98,6 +101,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>acc[0..width) += x0·r0 + x1·r1 + x2·r2 + x3·r3: four rows of B per pass over the accumulator.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpyFour<T>(T* acc, int width, T x0, T x1, T x2, T x3, T* r0, T* r1, T* r2, T* r3)
         where T : unmanaged
     {
@@ -135,6 +139,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Transposed B (columns contiguous over p), contiguous x: y[j] = x·B[:, j], four columns at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GemvByColumns<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
     {
         int j = j0;
@@ -157,6 +162,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Four dot products of x[0..k) with four contiguous columns, four independent FMA chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4<T>(T* x, T* c0, T* c1, T* c2, T* c3, int k, out T y0, out T y1, out T y2, out T y3)
         where T : unmanaged
     {

@@ -59,6 +59,7 @@ public static unsafe partial class Gemm
     /// dst[t·MR·kc + p·MR + i], which is the order the micro-kernel broadcasts them in. Slots past a tile's height
     /// are not read.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(int mc, int kc, T* a, long rsA, long csA, T* dst) where T : unmanaged
     {
         int mr = Mr;
@@ -112,6 +113,7 @@ public static unsafe partial class Gemm
     /// panel q holds columns [q·NR, q·NR + NR) as kc rows of NR contiguous values, dst[q·NR·kc + p·NR + j]. Columns
     /// past nc are zero so that the ragged last panel can be computed with full vectors.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(int kc, int nc, T* b, long rsB, long csB, int panel0, int panel1, T* dst)
         where T : unmanaged
     {
@@ -125,6 +127,7 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>Packs one kc × cols (cols ≤ NR) panel of B as kc rows of NR values, zero-padding columns ≥ cols.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackBPanel<T>(int kc, int cols, T* b, long rsB, long csB, T* dst) where T : unmanaged
     {
         int nr = Nr<T>();

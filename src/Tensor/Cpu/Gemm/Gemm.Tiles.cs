@@ -49,6 +49,7 @@ public static unsafe partial class Gemm
     /// that many rows. A element (r, p) is at a + r·aRowStride + p·aKStride: a packed panel (1, MR) uses the packed
     /// kernel (1 ≤ rows ≤ MR); anything else reads A in place (1 ≤ rows ≤ <see cref="MrDirect"/>, AVX-512 only).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<T>(int rows, int kc, T* a, long aRowStride, long aKStride, T* b, long bStride, T* c, long ldc, bool accumulate)
         where T : unmanaged
     {
@@ -114,6 +115,7 @@ public static unsafe partial class Gemm
     /// A micro-tile that sticks out of C on the right (cols &lt; NR): computed whole into a scratch tile on the stack,
     /// then its first <paramref name="cols"/> columns are written (or added) to C.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void EdgeTile<T>(int rows, int cols, int kc, T* a, long aRowStride, long aKStride, T* b, long bStride, T* c, long ldc, bool accumulate)
         where T : unmanaged
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Ttt.Cpu;
@@ -40,6 +41,11 @@ namespace Ttt.Cpu;
 /// 768); up to 2·MR rows a row-major B is read in place, each of its panels being used only once or twice; and
 /// a small A (≤ 2·MR rows, ≤ 4 B panels) is read in place by <see cref="KernelDirect512{T, TRows}"/>, because
 /// packing a 16 × 64 block costs about as much as multiplying it by 64 × 64.
+/// </para>
+/// <para>
+/// The kernels, packing and GEMV loops are compiled fully optimised on first use
+/// (<see cref="MethodImplOptions.AggressiveOptimization"/>): the first matmuls of a run would otherwise pack
+/// through unoptimised tier-0 code, several times slower.
 /// </para>
 /// </remarks>
 public static unsafe partial class Gemm
@@ -303,6 +309,7 @@ public static unsafe partial class Gemm
     /// into <paramref name="packedA"/> (or, for a small product, reads A in place) and runs the macro-kernel.
     /// The B micro-panel is the outer loop so it stays in L1 while the A micro-panels stream from L2.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BlockOfRows<T>(in Product<T> pr, in BlockStep<T> s, int i0, int mc, T* packedA, int q0, int q1)
         where T : unmanaged
     {
