@@ -232,6 +232,43 @@ public sealed unsafe class GemmTests
         });
     }
 
+    /// <summary>
+    /// Once its buffers have grown, a call allocates nothing on any thread: packing buffers, offsets and the
+    /// parallel job are reused (one call per path: blocked, batched small items, in-place A, GEMV; 1 and 2 threads).
+    /// </summary>
+    [Fact]
+    public void Steady_state_calls_allocate_nothing()
+    {
+        float[] a = new float[3 * 300 * 300], b = new float[a.Length], c = new float[a.Length];
+        Array.Fill(a, 0.5f);
+        Array.Fill(b, 0.25f);
+        long[] one = [0], batch = [0, 90_000, 180_000];
+        (int M, int N, int K)[] shapes = [(300, 300, 300), (16, 64, 64), (1, 300, 300), (300, 1, 300), (20, 40, 300)];
+        int saved = CpuParallel.Threads;
+        try
+        {
+            fixed (float* pa = a, pb = b, pc = c)
+            {
+                foreach (int threads in (int[])[1, 2])
+                {
+                    CpuParallel.Threads = threads;
+                    foreach (var (m, n, k, offsets) in shapes.SelectMany(s => new[] { (s.M, s.N, s.K, one), (s.M, s.N, s.K, batch) }))
+                    {
+                        for (int i = 0; i < 3; i++) Gemm.Batched(m, n, k, pa, offsets, k, 1, pb, offsets, n, 1, pc, offsets, n);
+                        long before = GC.GetTotalAllocatedBytes(precise: true);
+                        for (int i = 0; i < 5; i++) Gemm.Batched(m, n, k, pa, offsets, k, 1, pb, offsets, n, 1, pc, offsets, n);
+                        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+                        Assert.True(allocated == 0, $"m={m} n={n} k={k} batch={offsets.Length} threads={threads}: {allocated} bytes allocated");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            CpuParallel.Threads = saved;
+        }
+    }
+
     [Fact]
     public void K_zero_gives_zeros_and_empty_sizes_do_nothing()
     {
