@@ -22,6 +22,24 @@ internal static class MachineInfo
         return RuntimeInformation.ProcessArchitecture.ToString();
     }
 
+    /// <summary>The 1, 5 and 15 minute load averages (Linux), to show how busy a shared machine was.</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            var parts = File.ReadAllText("/proc/loadavg").Split(' ');
+            return $"load average {parts[0]}, {parts[1]}, {parts[2]} on {Environment.ProcessorCount} cores";
+        }
+        catch (IOException)
+        {
+            return "load average unknown";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "load average unknown";
+        }
+    }
+
     public static IEnumerable<string> Lines()
     {
         yield return $"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores";

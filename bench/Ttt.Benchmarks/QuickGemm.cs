@@ -34,6 +34,7 @@ internal static partial class QuickGemm
         bool haveBlas = OpenBlas.IsAvailable;
         if (!haveBlas) Console.WriteLine("OpenBLAS not found: printing Ttt alone (install libopenblas-dev for the baseline).");
         Console.WriteLine($"float32, row-major, {reps} interleaved samples per cell, medians, {(s_threadClock ? "thread CPU time" : "wall clock")}.");
+        Console.WriteLine($"Start: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {MachineInfo.LoadAverage()}");
         Console.WriteLine();
         Console.WriteLine("| shape (M×K×N) | threads | Ttt GFLOP/s | OpenBLAS GFLOP/s | ratio |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
@@ -74,6 +75,8 @@ internal static partial class QuickGemm
                 }
             }
         }
+        Console.WriteLine();
+        Console.WriteLine($"End: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {MachineInfo.LoadAverage()}");
         return 0;
     }
 

@@ -79,7 +79,7 @@ public static unsafe partial class Gemm
     /// For every batch item i: C_i[m, n] = Σ_k A_i[m, k]·B_i[k, n], overwriting C_i.
     /// A_i element (m, k) is at a + aOffsets[i] + m·rsA + k·csA; B_i (k, n) at b + bOffsets[i] + k·rsB + n·csB;
     /// C_i (m, n) at c + cOffsets[i] + m·ldc + n. T is float or double. Uses up to <see cref="CpuParallel.Threads"/>.
-    /// Offsets of A and B may repeat (broadcast batch dims); the C_i must not overlap.
+    /// Offsets of A and B may repeat (broadcast batch dims); the C_i must overlap neither each other nor A or B.
     /// </summary>
     public static void Batched<T>(int m, int n, int k,
         T* a, ReadOnlySpan<long> aOffsets, long rsA, long csA,
@@ -104,24 +104,31 @@ public static unsafe partial class Gemm
 
         var job = Job<T>.ForThisThread();
         job.Start(m, n, k, a, aOffsets, rsA, csA, b, bOffsets, rsB, csB, c, cOffsets, ldc);
-        long itemWork = (long)m * n * k;
-        double totalWork = (double)itemWork * batch;
-        int threads = CpuParallel.ChunkCount((long)Math.Min(totalWork / MinWorkPerThread, int.MaxValue), 1);
+        try
+        {
+            long itemWork = (long)m * n * k;
+            double totalWork = (double)itemWork * batch;
+            int threads = CpuParallel.ChunkCount((long)Math.Min(totalWork / MinWorkPerThread, int.MaxValue), 1);
 
-        if (threads > 1 && batch > 1 && (batch % threads == 0 || batch >= 4 * threads || itemWork < threads * MinWorkPerThread))
-        {
-            // Whole items per thread: no synchronisation inside an item, no packing shared between threads.
-            CpuParallel.ForChunks(batch, ChunksPerThread * threads, threads, job, static (j, start, end) =>
+            if (threads > 1 && batch > 1 && (batch % threads == 0 || batch >= 4 * threads || itemWork < threads * MinWorkPerThread))
             {
-                for (long i = start; i < end; i++) j.Item((int)i).Multiply(threads: 1, j);
-            });
+                // Whole items per thread: no synchronisation inside an item, no packing shared between threads.
+                CpuParallel.ForChunks(batch, ChunksPerThread * threads, threads, job, static (j, start, end) =>
+                {
+                    for (long i = start; i < end; i++) j.Item((int)i).Multiply(threads: 1, j);
+                });
+            }
+            else
+            {
+                // Few large items (e.g. 3 × 2048²): one at a time, each split over the threads.
+                int itemThreads = CpuParallel.ChunkCount(itemWork / MinWorkPerThread, 1);
+                for (int i = 0; i < batch; i++) job.Item(i).Multiply(itemThreads, job);
+            }
         }
-        else
+        finally
         {
-            int itemThreads = CpuParallel.ChunkCount(itemWork / MinWorkPerThread, 1);
-            for (int i = 0; i < batch; i++) job.Item(i).Multiply(itemThreads, job);
+            job.Finish();
         }
-        job.Finish();
     }
 
     /// <summary>One product C = A·B: m × k by k × n, strides as in <see cref="Batched{T}"/>.</summary>
