@@ -14,7 +14,7 @@ public sealed class CpuThreadsCollection;
 
 /// <summary>
 /// <see cref="Gemm.Batched{T}"/> against a plain triple loop in double precision, over odd sizes (around the 14 × 32
-/// micro-tile, the 256-deep K-block, the MC and NC blocks), every operand layout (row-major, transposed, padded rows
+/// micro-tile, the 512-deep K-block, the MC and NC blocks), every operand layout (row-major, transposed, padded rows
 /// with a non-unit element stride), batches with repeated (broadcast) offsets, float32 and float64, 1 and 2 threads;
 /// and through the public op <see cref="Tensor.Matmul(Tensor, Tensor)"/> with <c>.MT</c> views.
 /// </summary>
@@ -25,6 +25,8 @@ public sealed class CpuThreadsCollection;
 /// classic bound on that rounding error is about k·(ε/2)·Σ_p|a_ip·b_pj| ≤ k·ε/2 for these inputs, so atol = k·ε holds
 /// with a factor-2 margin in the worst case (typical errors are near √k·ε), while a lost, doubled or misplaced
 /// product term (of typical size 1/4) is orders of magnitude larger. rtol covers the final rounding of the result to T.
+/// On an AVX-512 machine these run the AVX-512 kernels; <c>DOTNET_PreferredVectorBitWidth=256</c> makes the same
+/// tests run the AVX2 (Vector256) kernels.
 /// </remarks>
 [Collection(nameof(CpuThreadsCollection))]
 public sealed unsafe class GemmTests
@@ -140,13 +142,13 @@ public sealed unsafe class GemmTests
 
     private static readonly Layout[] AllLayouts = [Layout.RowMajor, Layout.Transposed, Layout.Strided];
 
-    /// <summary>m, n, k chosen around the blocking: 1, below/at/above MR = 14 and NR = 32 (16 for double), KC = 256.</summary>
+    /// <summary>m, n, k chosen around the blocking: 1, below/at/above MR = 14, the in-place-A tile of 8, NR = 32 (16 for double), KC = 512.</summary>
     public static TheoryData<int, int, int> Shapes() => new()
     {
         { 1, 1, 1 }, { 1, 17, 3 }, { 3, 1, 65 }, { 1, 129, 300 }, { 129, 1, 63 },
         { 2, 2, 2 }, { 3, 5, 7 }, { 17, 63, 65 }, { 63, 65, 129 }, { 65, 129, 17 },
         { 14, 32, 256 }, { 15, 33, 257 }, { 13, 31, 255 }, { 16, 64, 64 }, { 16, 64, 16 },
-        { 28, 16, 1 }, { 29, 96, 513 }, { 129, 3, 300 }, { 140, 70, 20 },
+        { 28, 16, 1 }, { 29, 96, 513 }, { 129, 3, 300 }, { 140, 70, 20 }, { 8, 128, 40 }, { 9, 129, 511 },
     };
 
     [Theory]
@@ -167,12 +169,21 @@ public sealed unsafe class GemmTests
         }
     }
 
-    /// <summary>Sizes that cross the MC (378 float / 182 double rows) and NC (4096 / 2048 columns) blocks.</summary>
+    /// <summary>
+    /// Sizes that cross the MC (252 float / 126 double rows), KC (512) and NC (2048 / 1024 columns) blocks, and
+    /// that are big enough (m·n·k ≥ 2·2^18) for 2 threads to split one product: by rows, by B panels (few rows),
+    /// and the matrix-vector paths.
+    /// </summary>
     [Theory]
     [InlineData(400, 40, 30)]
     [InlineData(9, 4200, 5)]
     [InlineData(20, 2100, 3)]
     [InlineData(300, 200, 150)]
+    [InlineData(20, 300, 100)]
+    [InlineData(9, 700, 100)]
+    [InlineData(1, 1100, 500)]
+    [InlineData(700, 1, 800)]
+    [InlineData(60, 50, 1100)]
     public void Matches_reference_across_cache_blocks(int m, int n, int k)
     {
         foreach (int threads in (int[])[1, 2])
