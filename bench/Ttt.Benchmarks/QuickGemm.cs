@@ -8,8 +8,8 @@ namespace Ttt.Benchmarks;
 /// <c>--quick</c>: a plain Stopwatch comparison of Ttt's GEMM with OpenBLAS, printed as one Markdown table.
 /// For every shape and thread count both are warmed up and checked against each other, then timed in
 /// <c>--reps</c> interleaved pairs (the order alternates each pair, so drift in the load on a shared machine
-/// affects both alike); each sample repeats the call until it lasts ≥ 25 ms. Reported: the median GFLOP/s of each
-/// and the median of the per-pair ratios Ttt / OpenBLAS.
+/// affects both alike); each sample repeats the call until it lasts ≥ 25 ms. Reported: the median GFLOP/s of each,
+/// the median of the per-pair ratios Ttt / OpenBLAS, and their quartiles (how much the pairs disagreed).
 /// <c>--clock thread</c> times with the calling thread's CPU time instead of the wall clock: on a machine that other
 /// jobs load, the wall clock also counts the time the thread waited for a core, which the CPU time does not. It is
 /// meaningful only with <c>--threads 1</c> (both libraries then compute on the calling thread); a tuning aid.
@@ -36,8 +36,8 @@ internal static partial class QuickGemm
         Console.WriteLine($"float32, row-major, {reps} interleaved samples per cell, medians, {(s_threadClock ? "thread CPU time" : "wall clock")}.");
         Console.WriteLine($"Start: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {MachineInfo.LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| shape (M×K×N) | threads | Ttt GFLOP/s | OpenBLAS GFLOP/s | ratio |");
-        Console.WriteLine("|---|---:|---:|---:|---:|");
+        Console.WriteLine("| shape (M×K×N) | threads | Ttt GFLOP/s | OpenBLAS GFLOP/s | ratio | ratio p25–p75 |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         foreach (var shape in shapes)
         {
             foreach (int threads in threadCounts)
@@ -67,11 +67,11 @@ internal static partial class QuickGemm
                     var blasG = blas.Select(s => flops / s).ToArray();
                     var ratio = tttG.Zip(blasG, (x, y) => x / y).ToArray();
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {shape} | {threads} | {Median(tttG):F1} | {Median(blasG):F1} | {Median(ratio):F2} |"));
+                        $"| {shape} | {threads} | {Median(tttG):F1} | {Median(blasG):F1} | {Median(ratio):F2} | {Quantile(ratio, 0.25):F2}–{Quantile(ratio, 0.75):F2} |"));
                 }
                 else
                 {
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {threads} | {Median(tttG):F1} | OpenBLAS not found | – |"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {shape} | {threads} | {Median(tttG):F1} | OpenBLAS not found | – | – |"));
                 }
             }
         }
@@ -125,11 +125,16 @@ internal static partial class QuickGemm
         return t.Seconds + t.Nanoseconds * 1e-9;
     }
 
-    private static double Median(double[] values)
+    private static double Median(double[] values) => Quantile(values, 0.5);
+
+    /// <summary>The q-quantile with linear interpolation between order statistics (q = 0.5: the median).</summary>
+    private static double Quantile(double[] values, double q)
     {
         var sorted = values.Order().ToArray();
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        double position = q * (sorted.Length - 1);
+        int below = (int)Math.Floor(position);
+        int above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + (sorted[above] - sorted[below]) * (position - below);
     }
 
     private static string? Option(string[] args, string name)

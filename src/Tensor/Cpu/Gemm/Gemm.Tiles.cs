@@ -6,7 +6,12 @@ namespace Ttt.Cpu;
 
 public static unsafe partial class Gemm
 {
-    /// <summary>Rows of the AVX-512 micro-tile (MR): see <see cref="Kernel512{T, TRows}"/>.</summary>
+    /// <summary>
+    /// Rows of the AVX-512 micro-tile (MR): see <see cref="Kernel512{T, TRows}"/>. 14 × 2 vectors uses 31 of the 32
+    /// zmm registers. In isolation (L1-resident panels, this machine) 12 × 2, 14 × 2 and 6 × 4 vectors all ran at
+    /// about 190 GFLOP/s per core, 84 % of the FMA peak; 14 rows reads each B vector for the most FMAs (14) and
+    /// makes the fewest passes over the packed B panels.
+    /// </summary>
     internal const int Mr512 = 14;
 
     /// <summary>Rows of the AVX2 micro-tile (MR): see <see cref="Kernel256{T, TRows}"/>.</summary>
