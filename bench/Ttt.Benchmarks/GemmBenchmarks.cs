@@ -1,0 +1,72 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using Ttt.Cpu;
+
+namespace Ttt.Benchmarks;
+
+/// <summary>
+/// BenchmarkDotNet: float32 matmul, Ttt against OpenBLAS (the baseline, so the Ratio column is Ttt / OpenBLAS),
+/// for every <see cref="GemmCase"/> and 1 and 2 threads. Runs in process (see Program) so that OpenBLAS and the
+/// Ttt worker threads live in the measured process.
+/// </summary>
+public class GemmBenchmarks : IDisposable
+{
+    private GemmOperands? _operands;
+
+    public static IEnumerable<GemmCase> Shapes => GemmCase.All;
+
+    [ParamsSource(nameof(Shapes))]
+    public GemmCase Shape { get; set; } = GemmCase.All[0];
+
+    [Params(1, 2)]
+    public int Threads { get; set; } = 1;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        CpuParallel.Threads = Threads;
+        if (OpenBlas.IsAvailable) OpenBlas.SetThreads(Threads);
+        _operands = new GemmOperands(Shape);
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _operands?.Dispose();
+        _operands = null;
+        GC.SuppressFinalize(this);
+    }
+
+    [Benchmark(Description = "Ttt")]
+    public void Ttt() => _operands!.RunTtt();
+
+    [Benchmark(Baseline = true, Description = "OpenBLAS")]
+    public void OpenBLAS() => _operands!.RunOpenBlas();
+}
+
+/// <summary>GFLOP/s of a GEMM benchmark, from its median time and the shape's flop count.</summary>
+internal sealed class GflopsColumn : IColumn
+{
+    public string Id => nameof(GflopsColumn);
+    public string ColumnName => "GFLOP/s";
+    public bool AlwaysShow => true;
+    public ColumnCategory Category => ColumnCategory.Custom;
+    public int PriorityInCategory => 0;
+    public bool IsNumeric => true;
+    public UnitType UnitType => UnitType.Dimensionless;
+    public string Legend => "Billions of floating-point operations per second (2·M·K·N per product, median time)";
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
+    {
+        var report = summary[benchmarkCase];
+        var shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(GemmBenchmarks.Shape))?.Value as GemmCase;
+        if (report?.ResultStatistics is not { } stats || shape is null) return "-";
+        return (shape.Flops / stats.Median).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
+    public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+    public bool IsAvailable(Summary summary) => true;
+}

@@ -1,0 +1,214 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Ttt.Cpu;
+
+public static unsafe partial class Gemm
+{
+    /// <summary>
+    /// A row vector times a matrix, y[n] = x[k]·B[k, n]: y[j·ys] = Σ_p x[p·xs]·B(p, j), B(p, j) at b + p·rsB + j·csB.
+    /// Both m = 1 (x = the row of A) and n = 1 (transposed: x = the column of B, matrix Aᵀ) come here.
+    /// </summary>
+    private readonly struct GemvArgs<T> where T : unmanaged
+    {
+        public readonly int N, K;
+        public readonly T* X, B, Y;
+        public readonly long Xs, RsB, CsB, Ys;
+
+        public GemvArgs(int n, int k, T* x, long xs, T* b, long rsB, long csB, T* y, long ys)
+        {
+            (N, K, Xs, RsB, CsB, Ys) = (n, k, xs, rsB, csB, ys);
+            X = x;
+            B = b;
+            Y = y;
+        }
+    }
+
+    /// <summary>Columns handed to a thread at a time, so that chunks start on whole vectors.</summary>
+    private const int GemvGrain = 64;
+
+    /// <summary>
+    /// A matrix-vector product is memory-bound (each element of B is used once), so nothing is packed: B is
+    /// streamed in place, by rows (y += x[p]·B[p, :], four rows per pass) when its rows are contiguous, and as dot
+    /// products of contiguous columns when B is transposed (the common x·Wᵀ of a linear layer at decode time).
+    /// Threads split the columns into one contiguous range each (not the usual several chunks per thread): a
+    /// thread then streams long runs of every row of B, where 64-column chunks would read 256-byte pieces of rows
+    /// 3 KB apart (for 768 columns), which the hardware prefetchers follow poorly.
+    /// </summary>
+    private static void Gemv<T>(GemvArgs<T> g, int threads, Job<T> job) where T : unmanaged
+    {
+        if (g.CsB != 1 && g.RsB == 1 && g.Xs != 1)
+        {
+            // The dot form wants x contiguous; a strided x (a column of a row-major matrix) is copied once.
+            T* copy = Scratch<T>.Vector(g.K);
+            for (int p = 0; p < g.K; p++) copy[p] = g.X[p * g.Xs];
+            g = new GemvArgs<T>(g.N, g.K, copy, 1, g.B, g.RsB, g.CsB, g.Y, g.Ys);
+        }
+        int units = (g.N + GemvGrain - 1) / GemvGrain;
+        if (threads == 1 || units == 1)
+        {
+            GemvColumns(g, 0, g.N);
+            return;
+        }
+        job.Vector = g;
+        CpuParallel.ForChunks(units, threads, threads, job, static (j, u0, u1) =>
+            GemvColumns(j.Vector, (int)u0 * GemvGrain, (int)Math.Min(u1 * GemvGrain, j.Vector.N)));
+    }
+
+    /// <summary>Columns [j0, j1) of y.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvColumns<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
+    {
+        if (g.CsB == 1) GemvByRows(g, j0, j1);
+        else if (g.RsB == 1) GemvByColumns(g, j0, j1);
+        else
+        {
+            for (int j = j0; j < j1; j++)
+            {
+                T sum = default;
+                for (int p = 0; p < g.K; p++) sum = MulAdd(g.X[p * g.Xs], g.B[p * g.RsB + j * g.CsB], sum);
+                g.Y[j * g.Ys] = sum;
+            }
+        }
+    }
+
+    /// <summary>Row-major B: y[j0..j1) accumulates Σ_p x[p]·B[p, j0..j1) in L1-sized column blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvByRows<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
+    {
+        const int block = 512;
+        T* acc = stackalloc T[block];
+        for (int jb = j0; jb < j1; jb += block)
+        {
+            int width = Math.Min(block, j1 - jb);
+            new Span<T>(acc, width).Clear();
+            T* row = g.B + jb;
+            int p = 0;
+            for (; p + 4 <= g.K; p += 4)
+            {
+                T* r0 = row + p * g.RsB;
+                AxpyFour(acc, width, g.X[p * g.Xs], g.X[(p + 1) * g.Xs], g.X[(p + 2) * g.Xs], g.X[(p + 3) * g.Xs],
+                    r0, r0 + g.RsB, r0 + 2 * g.RsB, r0 + 3 * g.RsB);
+            }
+            for (; p < g.K; p++)
+            {
+                T x = g.X[p * g.Xs];
+                T* r = row + p * g.RsB;
+                for (int j = 0; j < width; j++) acc[j] = MulAdd(x, r[j], acc[j]);
+            }
+            T* y = g.Y + jb * g.Ys;
+            if (g.Ys == 1) new ReadOnlySpan<T>(acc, width).CopyTo(new Span<T>(y, width));
+            else for (int j = 0; j < width; j++) y[j * g.Ys] = acc[j];
+        }
+    }
+
+    /// <summary>acc[0..width) += x0·r0 + x1·r1 + x2·r2 + x3·r3: four rows of B per pass over the accumulator.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AxpyFour<T>(T* acc, int width, T x0, T x1, T x2, T x3, T* r0, T* r1, T* r2, T* r3)
+        where T : unmanaged
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var v0 = Vector512.Create(x0);
+            var v1 = Vector512.Create(x1);
+            var v2 = Vector512.Create(x2);
+            var v3 = Vector512.Create(x3);
+            for (; j + Vector512<T>.Count <= width; j += Vector512<T>.Count)
+            {
+                var s = Fma(v0, Vector512.Load(r0 + j), Vector512.Load(acc + j));
+                s = Fma(v1, Vector512.Load(r1 + j), s);
+                s = Fma(v2, Vector512.Load(r2 + j), s);
+                Vector512.Store(Fma(v3, Vector512.Load(r3 + j), s), acc + j);
+            }
+        }
+        else
+        {
+            var v0 = Vector256.Create(x0);
+            var v1 = Vector256.Create(x1);
+            var v2 = Vector256.Create(x2);
+            var v3 = Vector256.Create(x3);
+            for (; j + Vector256<T>.Count <= width; j += Vector256<T>.Count)
+            {
+                var s = Fma(v0, Vector256.Load(r0 + j), Vector256.Load(acc + j));
+                s = Fma(v1, Vector256.Load(r1 + j), s);
+                s = Fma(v2, Vector256.Load(r2 + j), s);
+                Vector256.Store(Fma(v3, Vector256.Load(r3 + j), s), acc + j);
+            }
+        }
+        for (; j < width; j++)
+            acc[j] = MulAdd(x3, r3[j], MulAdd(x2, r2[j], MulAdd(x1, r1[j], MulAdd(x0, r0[j], acc[j]))));
+    }
+
+    /// <summary>Transposed B (columns contiguous over p), contiguous x: y[j] = x·B[:, j], four columns at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GemvByColumns<T>(in GemvArgs<T> g, int j0, int j1) where T : unmanaged
+    {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4)
+        {
+            T* c0 = g.B + j * g.CsB;
+            Dot4(g.X, c0, c0 + g.CsB, c0 + 2 * g.CsB, c0 + 3 * g.CsB, g.K, out var y0, out var y1, out var y2, out var y3);
+            g.Y[j * g.Ys] = y0;
+            g.Y[(j + 1) * g.Ys] = y1;
+            g.Y[(j + 2) * g.Ys] = y2;
+            g.Y[(j + 3) * g.Ys] = y3;
+        }
+        for (; j < j1; j++)
+        {
+            T* col = g.B + j * g.CsB;
+            T sum = default;
+            for (int p = 0; p < g.K; p++) sum = MulAdd(g.X[p], col[p], sum);
+            g.Y[j * g.Ys] = sum;
+        }
+    }
+
+    /// <summary>Four dot products of x[0..k) with four contiguous columns, four independent FMA chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4<T>(T* x, T* c0, T* c1, T* c2, T* c3, int k, out T y0, out T y1, out T y2, out T y3)
+        where T : unmanaged
+    {
+        int p = 0;
+        T s0 = default, s1 = default, s2 = default, s3 = default;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var a0 = Vector512<T>.Zero;
+            var a1 = Vector512<T>.Zero;
+            var a2 = Vector512<T>.Zero;
+            var a3 = Vector512<T>.Zero;
+            for (; p + Vector512<T>.Count <= k; p += Vector512<T>.Count)
+            {
+                var xv = Vector512.Load(x + p);
+                a0 = Fma(xv, Vector512.Load(c0 + p), a0);
+                a1 = Fma(xv, Vector512.Load(c1 + p), a1);
+                a2 = Fma(xv, Vector512.Load(c2 + p), a2);
+                a3 = Fma(xv, Vector512.Load(c3 + p), a3);
+            }
+            (s0, s1, s2, s3) = (Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+        }
+        else
+        {
+            var a0 = Vector256<T>.Zero;
+            var a1 = Vector256<T>.Zero;
+            var a2 = Vector256<T>.Zero;
+            var a3 = Vector256<T>.Zero;
+            for (; p + Vector256<T>.Count <= k; p += Vector256<T>.Count)
+            {
+                var xv = Vector256.Load(x + p);
+                a0 = Fma(xv, Vector256.Load(c0 + p), a0);
+                a1 = Fma(xv, Vector256.Load(c1 + p), a1);
+                a2 = Fma(xv, Vector256.Load(c2 + p), a2);
+                a3 = Fma(xv, Vector256.Load(c3 + p), a3);
+            }
+            (s0, s1, s2, s3) = (Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+        }
+        for (; p < k; p++)
+        {
+            s0 = MulAdd(x[p], c0[p], s0);
+            s1 = MulAdd(x[p], c1[p], s1);
+            s2 = MulAdd(x[p], c2[p], s2);
+            s3 = MulAdd(x[p], c3[p], s3);
+        }
+        (y0, y1, y2, y3) = (s0, s1, s2, s3);
+    }
+}
