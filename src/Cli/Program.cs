@@ -14,6 +14,7 @@ namespace Ttt.Cli
             TrainCommand.Spec,
             EvalCommand.Spec,
             GenerateCommand.Spec,
+            BenchCommand.Spec,
         ];
 
         /// <summary>Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad arguments).</summary>

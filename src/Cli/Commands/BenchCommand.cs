@@ -1,0 +1,347 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ttt.Benchmarks;
+using Ttt.Cli.Bench;
+using Ttt.Cpu;
+using Ttt.Data;
+using Ttt.Models;
+using Ttt.Nn;
+using Ttt.Training;
+
+namespace Ttt.Cli.Commands;
+
+/// <summary>
+/// <c>ttt bench</c>: one table of the engine's speed against same-run ceilings — GEMM vs OpenBLAS, TTT-Linear and
+/// TTT-MLP layers (forward, forward+backward) against the machine's FMA peak, blockwise attention, prefill time per
+/// token as the context grows, decoding against the measured memory bandwidth, and training throughput.
+/// </summary>
+public static class BenchCommand
+{
+    /// <summary>The command's definition.</summary>
+    public static CommandSpec Spec { get; } = new("bench", "Measure kernels, layers, prefill, decoding and training speed; print one table.",
+    [
+        new("--quick", null, "smaller shapes for a smoke run (about a minute)"),
+        new("--only", "WORDS", "comma-separated parts: gemm, layers, attention, prefill, decode, train"),
+        new("--threads", "N", "CPU threads", "all cores"),
+        new("--json", "FILE", "also write every row as JSON"),
+        .. DeviceOption.Specs,
+    ], Run);
+
+    private sealed record Context(bool Quick, int Threads, double Peak, Device Device, List<BenchRow> Rows);
+
+    private static int Run(ParsedArgs a)
+    {
+        bool quick = a.Has("--quick");
+        if (a.Given("--threads")) CpuParallel.Threads = a.Int("--threads", Environment.ProcessorCount, 1, 1024);
+        var device = DeviceOption.Resolve(a);
+        var parts = (a.String("--only") ?? "gemm,layers,attention,prefill,decode,train").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var known = new[] { "gemm", "layers", "attention", "prefill", "decode", "train" };
+        foreach (var p in parts)
+            if (!known.Contains(p)) throw new UsageException($"--only: unknown part '{p}' (expected {string.Join(", ", known)})");
+        var jsonPath = a.String("--json");
+
+        int threads = CpuParallel.Threads;
+        Console.WriteLine($"ttt bench on {Environment.ProcessorCount} cores ({threads} threads), {MachineName()}, {(quick ? "quick" : "full")} shapes, device {device}");
+        double peak = Ceilings.PeakGflops(threads);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured float32 FMA peak: {peak:F0} GFLOP/s on {threads} threads"));
+        var ctx = new Context(quick, threads, peak, device, []);
+        using (GradMode.Enable())
+        {
+            if (parts.Contains("gemm")) Gemm(ctx);
+            if (parts.Contains("layers")) Layers(ctx);
+            if (parts.Contains("attention")) AttentionRows(ctx);
+            if (parts.Contains("prefill")) Prefill(ctx);
+            if (parts.Contains("decode")) Decode(ctx);
+            if (parts.Contains("train")) Train(ctx);
+        }
+        Console.WriteLine();
+        Console.WriteLine(Table(ctx.Rows));
+        Console.WriteLine($"peak working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB");
+        if (jsonPath is not null)
+        {
+            var array = new JsonArray(ctx.Rows.Select(r => (JsonNode)r.ToJson()).ToArray());
+            IO.AtomicFile.WriteAllText(jsonPath, array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"wrote {jsonPath} ({ctx.Rows.Count} rows)");
+        }
+        return 0;
+    }
+
+    private static string MachineName()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+            return line?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+
+    private static void Add(Context ctx, BenchRow row)
+    {
+        ctx.Rows.Add(row);
+        Console.WriteLine($"  {row.Name,-40} {row.ShapeText(),-34} {BenchRow.F(row.MedianMs, "F2"),10} ms  {BenchRow.F(row.Gflops, "F1"),8} GFLOP/s  {row.Note}");
+    }
+
+    // ------------------------------------------------------------------ GEMM vs OpenBLAS
+
+    private static unsafe void Gemm(Context ctx)
+    {
+        Console.WriteLine($"GEMM (float32) vs OpenBLAS: {OpenBlas.Describe()}");
+        int[][] shapes = ctx.Quick ? [[512, 512, 512], [1024, 1024, 1024]] : [[1024, 1024, 1024], [2048, 2048, 2048], [2048, 768, 768]];
+        int saved = CpuParallel.Threads;
+        foreach (int threads in new[] { 1, saved }.Distinct())
+            foreach (var s in shapes)
+            {
+                int m = s[0], k = s[1], n = s[2];
+                CpuParallel.Threads = threads;
+                // Both libraries write into preallocated output: the table compares kernels, not allocators.
+                var xa = new float[(long)m * k];
+                var wa = new float[(long)k * n];
+                var ca = new float[(long)m * n];
+                new Generator(1).NextDouble();
+                for (int i = 0; i < xa.Length; i++) xa[i] = (float)Math.Sin(i);
+                for (int i = 0; i < wa.Length; i++) wa[i] = (float)Math.Cos(i);
+                double ms;
+                fixed (float* px = xa, pw = wa, pc = ca)
+                {
+                    nint ix = (nint)px, iw = (nint)pw, ic = (nint)pc;
+                    ms = Timing.MedianMs(() => Cpu.Gemm.Batched(m, n, k, (float*)ix, [0L], k, 1, (float*)iw, [0L], n, 1, (float*)ic, [0L], n), 2, ctx.Quick ? 5 : 7);
+                }
+                double flops = 2.0 * m * n * k;
+                var row = new BenchRow("gemm").With("m", m).With("k", k).With("n", n).With("threads", threads);
+                row.MedianMs = ms;
+                row.Gflops = flops / ms / 1e6;
+                if (OpenBlas.IsAvailable)
+                {
+                    OpenBlas.SetThreads(threads);
+                    var a = new float[(long)m * k];
+                    var b = new float[(long)k * n];
+                    var c = new float[(long)m * n];
+                    double blasMs;
+                    fixed (float* pa = a, pb = b, pc = c)
+                    {
+                        nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
+                        blasMs = Timing.MedianMs(() => OpenBlas.Sgemm(m, n, k, (float*)ia, k, (float*)ib, n, (float*)ic, n), 2, ctx.Quick ? 5 : 7);
+                        GC.KeepAlive(a);
+                    }
+                    row.Share = (100 * blasMs / ms, "OpenBLAS");
+                    row.Extra["openblas_gflops"] = flops / blasMs / 1e6;
+                    row.Note = string.Create(CultureInfo.InvariantCulture, $"{row.Share.Value.Percent:F0} % of OpenBLAS ({flops / blasMs / 1e6:F1} GFLOP/s)");
+                }
+                else row.Note = "OpenBLAS not found (apt-get install libopenblas-dev)";
+                Add(ctx, row);
+            }
+        CpuParallel.Threads = saved;
+    }
+
+    // ------------------------------------------------------------------ TTT layers
+
+    /// <summary>Forward FLOPs of a TTT layer over T tokens (projections and the dual-form inner loop; norms ignored).</summary>
+    public static double TttLayerFlops(string inner, int batch, int t, int hidden, int heads, int k, int projections = 4)
+    {
+        int d = hidden / heads;
+        double proj = 2.0 * batch * t * hidden * (double)hidden * projections;
+        // per token and head: Linear 6d² + 6Kd (K·W, Q·W, state update; QKᵀ, (E⊙A)·G, tril(E)·G);
+        // MLP (4d hidden) 56d² + 30Kd.
+        double perToken = inner == "mlp" ? 56.0 * d * d + 30.0 * k * d : 6.0 * d * d + 6.0 * k * d;
+        return proj + batch * heads * t * perToken;
+    }
+
+    private static TTTLayer BenchLayer(string inner, Device device)
+    {
+        var config = new TTTConfig { HiddenSize = 768, NumAttentionHeads = 12, MiniBatchSize = 16, TttLayerType = inner, TttBaseLr = inner == "mlp" ? 0.1 : 1.0 };
+        var layer = new TTTLayer(config, new Generator(1));
+        layer.To(device);
+        return layer;
+    }
+
+    private static void Layers(Context ctx)
+    {
+        Console.WriteLine("TTT layers (Transformer backbone: q/k/v/o projections, RoPE, dual form, post_norm), float32, B = 1");
+        int[] lengths = ctx.Quick ? [512] : [2048, 8192];
+        foreach (var inner in new[] { "linear", "mlp" })
+        {
+            var layer = BenchLayer(inner, ctx.Device);
+            foreach (int t in lengths)
+            {
+                var x = Tensor.RandN([1, t, 768], new Generator(3)).To(ctx.Device);
+                var g = Tensor.RandN([1, t, 768], new Generator(4)).To(ctx.Device);
+                double flops = TttLayerFlops(inner, 1, t, 768, 12, 16);
+                double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) layer.Forward(x); }, 1, ctx.Quick ? 3 : 5);
+                AddCompute(ctx, $"ttt-{inner} layer forward", t, fwd, flops);
+                double fb = Timing.MedianMs(() =>
+                {
+                    var xi = x.Detach().RequireGrad();
+                    layer.Forward(xi).Backward(g);
+                    layer.ZeroGrad();
+                }, 1, ctx.Quick ? 3 : 5);
+                AddCompute(ctx, $"ttt-{inner} layer forward+backward", t, fb, 3 * flops);
+            }
+        }
+    }
+
+    private static void AddCompute(Context ctx, string name, int t, double ms, double flops)
+    {
+        var row = new BenchRow(name).With("seq_len", t).With("hidden", 768).With("heads", 12).With("mini_batch", 16).With("threads", ctx.Threads);
+        row.MedianMs = ms;
+        row.Gflops = flops / ms / 1e6;
+        row.Share = (100 * row.Gflops / ctx.Peak, "peak");
+        row.Note = string.Create(CultureInfo.InvariantCulture, $"{row.Share.Value.Percent:F0} % of peak");
+        Add(ctx, row);
+    }
+
+    // ------------------------------------------------------------------ attention
+
+    private static void AttentionRows(Context ctx)
+    {
+        Console.WriteLine("Causal attention layer (q/k/v/o projections, RoPE, blockwise softmax attention), float32, B = 1");
+        var attention = new SelfAttention(TransformerConfig.Preset("125m", 256), new Generator(5), DType.Float32);
+        attention.To(ctx.Device);
+        foreach (int t in ctx.Quick ? new[] { 512 } : [2048, 8192])
+        {
+            var x = Tensor.RandN([1, t, 768], new Generator(6)).To(ctx.Device);
+            var g = Tensor.RandN([1, t, 768], new Generator(7)).To(ctx.Device);
+            var (cos, sin) = AbsoluteRope(t, ctx.Device);
+            double flops = 2.0 * t * 768 * 768 * 4 + 2.0 * t * (double)t * 768;
+            double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) attention.Forward(x, cos, sin); }, 1, ctx.Quick ? 3 : 5);
+            AddCompute(ctx, "attention layer forward", t, fwd, flops);
+            double fb = Timing.MedianMs(() =>
+            {
+                var xi = x.Detach().RequireGrad();
+                attention.Forward(xi, cos, sin).Backward(g);
+                attention.ZeroGrad();
+            }, 1, ctx.Quick ? 3 : 5);
+            AddCompute(ctx, "attention layer forward+backward", t, fb, 3 * flops);
+        }
+    }
+
+    private static (Tensor Cos, Tensor Sin) AbsoluteRope(int t, Device device)
+    {
+        var positions = Enumerable.Range(0, t).Select(i => (long)i).ToArray();
+        return Rope.Tables(positions, 64, 10000, DType.Float32, device);
+    }
+
+    // ------------------------------------------------------------------ prefill per token
+
+    private static void Prefill(Context ctx)
+    {
+        Console.WriteLine("Prefill (forward without gradients) time per token as the context grows, D = 768, float32, B = 1");
+        int[] lengths = ctx.Quick ? [1024, 2048, 4096] : [1024, 2048, 4096, 8192, 16384, 32768];
+        var ttt = BenchLayer("linear", ctx.Device);
+        var mamba = new MambaMixer(MambaConfig.Preset("125m", 256), new Generator(8));
+        mamba.To(ctx.Device);
+        var attention = new SelfAttention(TransformerConfig.Preset("125m", 256), new Generator(9), DType.Float32);
+        attention.To(ctx.Device);
+        foreach (int t in lengths)
+        {
+            var x = Tensor.RandN([1, t, 768], new Generator(10)).To(ctx.Device);
+            using var _ = GradMode.Disable();
+            PerToken(ctx, "ttt-linear layer prefill", t, Timing.MedianMs(() => ttt.Forward(x), 1, 3));
+            PerToken(ctx, "mamba mixer prefill", t, Timing.MedianMs(() => mamba.Forward(x), 1, 3));
+            if (t <= (ctx.Quick ? 4096 : 16384))
+            {
+                var (cos, sin) = AbsoluteRope(t, ctx.Device);
+                PerToken(ctx, "attention layer prefill", t, Timing.MedianMs(() => attention.Forward(x, cos, sin), 1, 3));
+            }
+        }
+    }
+
+    private static void PerToken(Context ctx, string name, int t, double ms)
+    {
+        var row = new BenchRow(name).With("seq_len", t).With("hidden", 768).With("threads", ctx.Threads);
+        row.MedianMs = ms;
+        row.Extra["us_per_token"] = 1000 * ms / t;
+        row.Note = string.Create(CultureInfo.InvariantCulture, $"{1000 * ms / t:F1} µs/token");
+        Add(ctx, row);
+    }
+
+    // ------------------------------------------------------------------ decoding
+
+    private static void Decode(Context ctx)
+    {
+        string size = ctx.Quick ? "small" : "125m";
+        Console.WriteLine($"Decoding one token at a time (TTT-Linear, Mamba backbone, {size}, vocab 32000), float32, B = 1");
+        double bandwidth = Ceilings.CopyGBps(ctx.Quick ? 1L << 28 : 1L << 30);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s"));
+        var model = ModelZoo.Create("ttt-linear", size, 32000, 1);
+        model.To(ctx.Device);
+        model.Eval();
+        using var _ = GradMode.Disable();
+        var cache = model.NewCache(1);
+        model.Forward(Tensor.RandInt([1, 16], 0, 32000, new Generator(11)).To(ctx.Device), cache);
+        var next = Tensor.FromArray(new long[] { 7 }, [1, 1], ctx.Device);
+        double ms = Timing.MedianMs(() => model.Forward(next, cache), 3, ctx.Quick ? 9 : 21);
+        long bytes = model.ParameterCount() * 4;   // every weight is read once per token
+        double gbps = bytes / ms / 1e6;
+        var row = new BenchRow($"decode ttt-linear {size}").With("hidden", model.Parameters().First().Shape[1]).With("threads", ctx.Threads);
+        row.MedianMs = ms;
+        row.Share = (100 * gbps / bandwidth, "copy bandwidth");
+        row.Extra["gb_per_s"] = gbps;
+        row.Extra["copy_gb_per_s"] = bandwidth;
+        row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth");
+        Add(ctx, row);
+    }
+
+    // ------------------------------------------------------------------ training throughput
+
+    private static void Train(Context ctx)
+    {
+        Console.WriteLine("Training (forward + backward + AdamW) on markov data, float32");
+        var cases = new List<(string Size, int T, int Batch, int Steps, int Group)> { ("tiny", 256, 8, 5, 0), ("small", 256, 8, 3, 0) };
+        if (!ctx.Quick) cases.Add(("125m", 2048, 1, 2, 4));
+        foreach (var (size, t, batch, steps, group) in cases)
+        {
+            var (train, eval) = DataSources.Open("markov", 1, t);
+            var model = ModelZoo.Create("ttt-linear", size, size == "125m" ? 32000 : train.VocabSize, 1);
+            foreach (var l in (model as TTTForCausalLM)!.TttLayers) l.Config.ScanCheckpointGroupSize = group;
+            model.To(ctx.Device);
+            var dir = Path.Combine(Path.GetTempPath(), "ttt-bench-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                var options = new TrainOptions { Steps = steps + 1, BatchSize = batch, EvalEvery = 0, CheckpointEvery = 0, EvalBatches = 1 };
+                var trainer = new Trainer(model, train, eval, options, dir, 1, ctx.Device);
+                var times = new List<double>();
+                var clock = Stopwatch.StartNew();
+                trainer.OnStep = r =>
+                {
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                    clock.Restart();
+                };
+                trainer.Run();
+                var steady = times.Skip(1).Order().ToArray();            // the first step includes compilation
+                double ms = steady[steady.Length / 2];
+                var row = new BenchRow($"train ttt-linear {size}").With("seq_len", t).With("batch", batch).With("scan_checkpoint", group).With("threads", ctx.Threads);
+                row.MedianMs = ms;
+                row.Extra["tokens_per_s"] = t * batch / ms * 1000;
+                row.Extra["peak_working_set_mib"] = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1 << 20);
+                row.Note = string.Create(CultureInfo.InvariantCulture,
+                    $"{t * batch / ms * 1000:F0} tokens/s, {model.ParameterCount() / 1e6:F1}M parameters, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB");
+                Add(ctx, row);
+            }
+            finally
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private static string Table(List<BenchRow> rows)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| what | shape | threads | median ms | GFLOP/s | % | notes |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+        foreach (var r in rows)
+        {
+            var threads = r.Fields.FirstOrDefault(f => f.Key == "threads").Value;
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Name} | {r.ShapeText()} | {threads} | {BenchRow.F(r.MedianMs, "F2")} | {BenchRow.F(r.Gflops, "F1")} | {(r.Share is { } s ? $"{s.Percent:F0} % of {s.Of}" : "")} | {r.Note} |"));
+        }
+        return sb.ToString();
+    }
+}
