@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Ttt.Models.Fused;
 
 /// <summary>
@@ -40,6 +41,7 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
         _dzb = TakeRows(dp); _dz = TakeRows(dp); _dg = TakeRows(dp); _y = TakeRows(dp);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Bind(T* state)
     {
         _w = state;
@@ -48,6 +50,7 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
 
     protected override IEnumerable<(nint Buffer, int Width)> TailZeroed() => [((nint)_g, Dp)];
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Step(int b, int h, int t0, int kk, bool output, bool writeOut, bool update)
     {
         var io = Io;
@@ -79,6 +82,7 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void BackwardStep(int b, int h, int t0, int kk)
     {
         int d = D, dp = Dp, kp = Kp, w = S.Count;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Ttt.Models.Fused;
 
 /// <summary>
@@ -60,6 +61,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         return [new(d, h, hp, 0), new(1, h, hp, dp * hp), new(h, d, dp, dp * hp + hp), new(1, d, dp, dp * hp + hp + hp * dp)];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Bind(T* state)
     {
         _w1 = state;
@@ -70,6 +72,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
 
     protected override IEnumerable<(nint Buffer, int Width)> TailZeroed() => [((nint)_g2, Dp), ((nint)_x2, _hp), ((nint)_g1, _hp)];
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Step(int b, int h, int t0, int kk, bool output, bool writeOut, bool update)
     {
         var io = Io;
@@ -115,6 +118,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void BackwardStep(int b, int h, int t0, int kk)
     {
         int d = D, dp = Dp, hp = _hp, hh = _h, kp = Kp, w = S.Count;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Ttt.Models.Fused;
 
 /// <summary>
@@ -13,6 +14,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// Inner gradient of one row (spec §1.5): z += bias (in place), μ, s = √(σ² + eps), x̂ = (z − μ)/s,
     /// ĝ = γ⊙(γ⊙x̂ + β − t), G = (ĝ − mean ĝ − x̂·mean(ĝ⊙x̂))/s. Stores x̂ and G, returns s.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double LnL2Grad(T* z, T* bias, T* gamma, T* beta, T* target, T* mask, int dp, int d, T* xhat, T* g)
     {
         int w = S.Count;
@@ -57,6 +59,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// <summary>
     /// Output of one row: zb += bias (in place), x̂ = LN(zb), out = q + γ⊙x̂ + β. Stores x̂ and out, returns s.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double LayerNormOut(T* zb, T* bias, T* gamma, T* beta, T* q, T* mask, int dp, int d, T* xhat, T* output)
     {
         int w = S.Count;
@@ -90,6 +93,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// Backward of out = q + γ⊙x̂ + β, x̂ = LN(zb), for the upstream gradient dOut:
     /// dzb = (gy − mean gy − x̂·mean(gy⊙x̂))/s with gy = γ⊙dOut; dγ += dOut⊙x̂; dβ += dOut.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNormBackward(T* dout, T* xhat, double s, T* gamma, T* mask, int dp, int d, T* dzb, T* dgamma, T* dbeta)
     {
         int w = S.Count;
@@ -123,6 +127,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// dz  = (dx̂ − mean dx̂ − x̂·mean(dx̂⊙x̂))/s + ds·x̂/d   (LN backward, plus s's own dependence ∂s/∂z = x̂/d)
     /// </code>
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LnL2GradBackward(T* u, T* xhat, double s, T* g, T* target, T* gamma, T* beta, T* mask, int dp, int d,
         T* dz, T* dt, T* dgamma, T* dbeta)
     {
@@ -174,6 +179,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     private const double Kc = 0.044715;
 
     /// <summary>z += bias (in place), x = gelu(z) = ½z(1 + tanh(√(2/π)(z + 0.044715z³))).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BiasGelu(T* z, T* bias, T* x, int n)
     {
         int w = S.Count;
@@ -191,6 +197,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// gelu'(z) with constants (c₁, c₂): ½(1 + t) + ½z(1 − t²)(c₁ + c₂z²), t = tanh(c₁z(1 + 0.044715z²)).
     /// Exact: c₁ = √(2/π), c₂ = 3·0.044715·c₁; official: (0.79788456, 0.1070322243).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV GeluPrime(TV v, TV c1, TV c2, out TV t, out TV omt2)
     {
         TV half = S.Splat(0.5), one = S.Splat(1.0), k = S.Splat(Kc);
@@ -201,6 +208,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     }
 
     /// <summary>out = a ⊙ gelu'(z) with the exact constants (the derivative autograd uses for a forward GELU).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MulGeluPrimeExact(T* a, T* z, T* output, int n)
     {
         int w = S.Count;
@@ -210,6 +218,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     }
 
     /// <summary>G1 = Gp ⊙ gelu'(Z1) with the official or the exact constants (TTT-MLP's inner gradient).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InnerG1(T* gp, T* z, T* g1, int n, bool exact)
     {
         int w = S.Count;
@@ -219,6 +228,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     }
 
     /// <summary>out += a ⊙ gelu'(z) with the exact constants.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddMulGeluPrimeExact(T* a, T* z, T* output, int n)
     {
         int w = S.Count;
@@ -233,6 +243,7 @@ internal static unsafe class RowOps<T, TV, S> where T : unmanaged where TV : str
     /// u′ = c₁(1 + 3·0.044715z²) — the derivative of the formula of gelu' above (with the official constants c₂ is
     /// not exactly 3·0.044715·c₁, so u′ and c₁ + c₂z² differ slightly).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InnerG1Backward(T* dg1, T* gp, T* z, T* dgp, T* dz, int n, bool exact)
     {
         int w = S.Count;

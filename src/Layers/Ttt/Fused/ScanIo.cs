@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Ttt.Cpu;
 
 namespace Ttt.Models.Fused;
@@ -100,15 +101,25 @@ internal static unsafe class Util
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void CopyIn<T>(T* dst, T* src, long stride, int count) where T : unmanaged
     {
-        if (stride == 1) Buffer.MemoryCopy(src, dst, count * sizeof(T), count * sizeof(T));
+        if (stride == 1) Copy(dst, src, count);
         else
             for (int j = 0; j < count; j++) dst[j] = src[j * stride];
     }
 
     /// <summary>Copies a dense block of <paramref name="count"/> elements.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Copy<T>(T* dst, T* src, int count) where T : unmanaged =>
-        Buffer.MemoryCopy(src, dst, (long)count * sizeof(T), (long)count * sizeof(T));
+    public static void Copy<T>(T* dst, T* src, int count) where T : unmanaged
+    {
+        // A plain vector loop: the copies here are rows of a few hundred bytes, where the general memmove's
+        // dispatch costs more than the copy.
+        long bytes = (long)count * sizeof(T), i = 0;
+        byte* d = (byte*)dst, s = (byte*)src;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 64 <= bytes; i += 64) Vector512.Store(Vector512.Load(s + i), d + i);
+        for (; i + 32 <= bytes; i += 32) Vector256.Store(Vector256.Load(s + i), d + i);
+        for (; i + 8 <= bytes; i += 8) *(long*)(d + i) = *(long*)(s + i);
+        for (; i < bytes; i++) d[i] = s[i];
+    }
 
     /// <summary>Copies rows×cols from a dense [rows, cols] block into a padded [rows, ld] block.</summary>
     public static void Pad<T>(T* dst, int ld, T* src, int rows, int cols) where T : unmanaged

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 namespace Ttt.Models.Fused;
 
 /// <summary>
@@ -82,6 +84,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     // ------------------------------------------------------------------ forward
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(int item)
     {
         var io = Io;
@@ -95,11 +98,13 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
             if (io.Saved != null && m % io.Group == 0)
                 Util.Copy(io.Saved + ((long)item * io.Slots + m / io.Group) * StateSize, State, StateSize);
             int t0 = m * io.K;
+            Prefetch(b, h, t0 + io.K, gradOut: false);
             Step(b, h, t0, Math.Min(io.K, io.Len - t0), output: true, writeOut: true, update: true);
         }
         StoreState(io.StateOut, item, State);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LoadHead(int h)
     {
         Util.Copy(Gamma, Io.Gamma + h * D, D);
@@ -107,6 +112,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>Dense per-parameter tensors (index <paramref name="index"/> along their leading B·H or H dims) → padded block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LoadState(T* dst, T*[] src, long index)
     {
         new Span<T>(dst, StateSize).Clear();
@@ -118,6 +124,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>Padded block → dense per-parameter tensors at (b, h) index <paramref name="item"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void StoreState(T*[] dst, int item, T* src)
     {
         for (int i = 0; i < Blocks.Length; i++)
@@ -128,6 +135,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>X, Q, target = V − X and lr of tokens [t0, t0 + kk) into scratch; for a remainder, zero the rows past it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void LoadRows(int b, int h, int t0, int kk)
     {
         var io = Io;
@@ -149,7 +157,36 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         }
     }
 
+    /// <summary>
+    /// Software prefetch of the Q, K, V rows (and, in the backward, the dOut rows) of the mini-batch starting at
+    /// <paramref name="t0"/>: the rows of one head are strided in memory (1 KB apart for [B, T, H, d] views at
+    /// H·d = 256), which the hardware prefetcher does not follow; issued one mini-batch ahead, the loads overlap
+    /// the current mini-batch's compute.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected void Prefetch(int b, int h, int t0, bool gradOut)
+    {
+        var io = Io;
+        if (!Sse.IsSupported || t0 < 0 || t0 >= io.Len) return;
+        int kk = Math.Min(io.K, io.Len - t0);
+        int bytes = D * sizeof(T);
+        long rowBase = ((long)b * io.H + h) * io.Len + t0;
+        for (int i = 0; i < kk; i++)
+        {
+            byte* q = (byte*)io.Q.Row(b, h, t0 + i), k = (byte*)io.Kx.Row(b, h, t0 + i), v = (byte*)io.V.Row(b, h, t0 + i);
+            byte* g = gradOut ? (byte*)(io.GradOut + (rowBase + i) * D) : null;
+            for (int o = 0; o < bytes; o += 64)
+            {
+                Sse.Prefetch0(q + o);
+                Sse.Prefetch0(k + o);
+                Sse.Prefetch0(v + o);
+                if (gradOut) Sse.Prefetch0(g + o);
+            }
+        }
+    }
+
     /// <summary>P[i, j] = τ_i·lr_j·(A[i, j] + 1) for j ≤ i &lt; kk, else 0 (E ⊙ (A + 1), lower triangle).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void BuildP(int kk, T* a, T* p)
     {
         var tau = Io.Tau;
@@ -166,6 +203,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     /// Backward of P = tril(E ⊙ (A + 1)) from dPraw = dZb·Gᵀ (the product Zb −= P·G gives dP = −dPraw on the lower
     /// triangle): dτ_i += Σ_j dP_ij (A_ij + 1) lr_j;  dlr_j += Σ_i dP_ij (A_ij + 1) τ_i;  dA = dP ⊙ E (lower, 0 above).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void BuildDA(int kk, T* a, T* dpr, T* da)
     {
         var tau = Io.Tau;
@@ -188,6 +226,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>e_j = E[k−1, j] = τ_{k−1}·lr_j; from de_j: dτ_{k−1} += Σ_j de_j lr_j, dlr_j += de_j τ_{k−1}.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void LastRowBackward(int kk)
     {
         double tl = Io.Tau[kk - 1], s = 0;
@@ -200,6 +239,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>dst[j] = e_j·src[j] for rows j &lt; kk (e = last row of E), and bias −= Σ_j dst[j].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void ScaleRowsAndUpdateBias(int kk, T* src, T* dst, T* bias, int width)
     {
         double tl = Io.Tau[kk - 1];
@@ -217,6 +257,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>acc += Σ_{i &lt; kk} (a[i] + b[i]) over rows of a [*, width] pair (bias gradients).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected static void AddRowSums(T* acc, T* a, T* b, int kk, int width)
     {
         for (int i = 0; i < kk; i++)
@@ -227,6 +268,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     // ------------------------------------------------------------------ backward
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Backward(int item)
     {
         var io = Io;
@@ -250,6 +292,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
                     Util.Copy(next, next - StateSize, StateSize);
                     Bind(next);
                     int t0 = m * io.K;
+                    Prefetch(b, h, t0 + io.K, gradOut: false);
                     Step(b, h, t0, Math.Min(io.K, io.Len - t0), output: false, writeOut: false, update: true);
                 }
             }
@@ -257,6 +300,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
             {
                 Bind(g > 1 ? _group + (m - m0) * StateSize : saved);
                 int t0 = m * io.K, kk = Math.Min(io.K, io.Len - t0);
+                Prefetch(b, h, m > m0 ? t0 - io.K : (slot > 0 ? (m0 - 1) * io.K : -1), gradOut: true);
                 new Span<T>(DGamma, Dp).Clear();
                 new Span<T>(DBeta, Dp).Clear();
                 Array.Clear(DLr);
@@ -269,12 +313,14 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     }
 
     /// <summary>Loads dOut rows of the mini-batch into <see cref="DQ"/> (dQ starts as dOut: Out = Q + LN(Zb)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void LoadGradOut(int b, int h, int t0, int kk)
     {
         long rowBase = ((long)b * Io.H + h) * Io.Len + t0;
         for (int i = 0; i < kk; i++) Util.Copy(DQ + i * Dp, Io.GradOut + (rowBase + i) * D, D);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteGradients(int b, int h, int t0, int kk)
     {
         var io = Io;

@@ -29,6 +29,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
     /// C[r, 0..cols) (store)= Σ_{j &lt; inner} A[r·ars + j·acs] · B[j·ldb + 0..cols) for r &lt; rows.
     /// cols must be a multiple of <c>S.Count</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(T* c, nint ldc, T* a, nint ars, nint acs, T* b, nint ldb, int rows, int inner, int cols, Store mode)
     {
         int w = S.Count;
@@ -65,6 +66,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
         else S.Store(c, S.Sub(S.Load(c), acc));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x4(T* c, nint ldc, T* a, nint ars, nint acs, T* b, nint ldb, int inner, Store mode)
     {
         int w = S.Count;
@@ -96,6 +98,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
         Put(c, c30, mode); Put(c + w, c31, mode); Put(c + 2 * w, c32, mode); Put(c + 3 * w, c33, mode);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile1x4(T* c, T* a, nint acs, T* b, nint ldb, int inner, Store mode)
     {
         int w = S.Count;
@@ -111,6 +114,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
         Put(c, c0, mode); Put(c + w, c1, mode); Put(c + 2 * w, c2, mode); Put(c + 3 * w, c3, mode);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile8x1(T* c, nint ldc, T* a, nint ars, nint acs, T* b, nint ldb, int inner, Store mode)
     {
         TV c0 = S.Zero, c1 = S.Zero, c2 = S.Zero, c3 = S.Zero, c4 = S.Zero, c5 = S.Zero, c6 = S.Zero, c7 = S.Zero;
@@ -132,6 +136,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
         Put(c + 4 * ldc, c4, mode); Put(c + 5 * ldc, c5, mode); Put(c + 6 * ldc, c6, mode); Put(c + 7 * ldc, c7, mode);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x1(T* c, nint ldc, T* a, nint ars, nint acs, T* b, nint ldb, int inner, Store mode)
     {
         TV c0 = S.Zero, c1 = S.Zero, c2 = S.Zero, c3 = S.Zero;
@@ -148,6 +153,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
         Put(c, c0, mode); Put(c + ldc, c1, mode); Put(c + 2 * ldc, c2, mode); Put(c + 3 * ldc, c3, mode);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile1x1(T* c, T* a, nint acs, T* b, nint ldb, int inner, Store mode)
     {
         TV c0 = S.Zero;
@@ -165,6 +171,7 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
     /// (16×16 float / 8×8 double: log₂ of the block size butterfly stages, each swapping one bit of the row and
     /// column index); edges and machines without AVX-512 use scalar moves.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(T* dst, nint ldd, T* src, nint lds, int rows, int cols)
     {
         int bs = typeof(T) == typeof(float) ? 16 : 8;
@@ -190,24 +197,28 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
 
     private static class Idx16
     {
-        // Stage with bit k: low result takes lanes with bit k clear from the first row and the partner's lane
-        // j − k into lanes with bit k set; high result takes the first row's lane j + k into lanes with bit k clear
-        // and the partner's own lanes where bit k is set. Index ≥ 16 selects the second source.
-        public static readonly Vector512<int>[] Lo = Make(true), Hi = Make(false);
+        // Stage s (bit k = 8 >> s): the low result takes lanes with bit k clear from the first row and the partner's
+        // lane j − k into lanes with bit k set; the high result takes the first row's lane j + k into lanes with bit
+        // k clear and the partner's own lanes where bit k is set. Index ≥ 16 selects the second source.
+        // Layout: [lo0, hi0, lo1, hi1, …].
+        public static readonly Vector512<int>[] All = Make();
 
-        private static Vector512<int>[] Make(bool lo)
+        private static Vector512<int>[] Make()
         {
-            var r = new Vector512<int>[4];
+            var r = new Vector512<int>[8];
             for (int s = 0; s < 4; s++)
             {
                 int k = 8 >> s;
-                var e = new int[16];
+                var lo = new int[16];
+                var hi = new int[16];
                 for (int j = 0; j < 16; j++)
                 {
                     bool set = (j & k) != 0;
-                    e[j] = lo ? (set ? 16 + j - k : j) : (set ? 16 + j : j + k);
+                    lo[j] = set ? 16 + j - k : j;
+                    hi[j] = set ? 16 + j : j + k;
                 }
-                r[s] = Vector512.Create(e);
+                r[2 * s] = Vector512.Create(lo);
+                r[2 * s + 1] = Vector512.Create(hi);
             }
             return r;
         }
@@ -215,65 +226,146 @@ internal static unsafe class SmallGemm<T, TV, S> where T : unmanaged where TV : 
 
     private static class Idx8
     {
-        public static readonly Vector512<long>[] Lo = Make(true), Hi = Make(false);
+        public static readonly Vector512<long>[] All = Make();
 
-        private static Vector512<long>[] Make(bool lo)
+        private static Vector512<long>[] Make()
         {
-            var r = new Vector512<long>[3];
+            var r = new Vector512<long>[6];
             for (int s = 0; s < 3; s++)
             {
                 int k = 4 >> s;
-                var e = new long[8];
+                var lo = new long[8];
+                var hi = new long[8];
                 for (int j = 0; j < 8; j++)
                 {
                     bool set = (j & k) != 0;
-                    e[j] = lo ? (set ? 8 + j - k : j) : (set ? 8 + j : j + k);
+                    lo[j] = set ? 8 + j - k : j;
+                    hi[j] = set ? 8 + j : j + k;
                 }
-                r[s] = Vector512.Create(e);
+                r[2 * s] = Vector512.Create(lo);
+                r[2 * s + 1] = Vector512.Create(hi);
             }
             return r;
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block16(float* src, nint lds, float* dst, nint ldd)
     {
-        var r = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i++) r[i] = Vector512.Load(src + i * lds);
-        for (int s = 0; s < 4; s++)
-        {
-            int k = 8 >> s;
-            var lo = Idx16.Lo[s];
-            var hi = Idx16.Hi[s];
-            for (int i = 0; i < 16; i++)
-            {
-                if ((i & k) != 0) continue;
-                var x = r[i];
-                var y = r[i + k];
-                r[i] = Avx512F.PermuteVar16x32x2(x, lo, y);
-                r[i + k] = Avx512F.PermuteVar16x32x2(x, hi, y);
-            }
-        }
-        for (int i = 0; i < 16; i++) r[i].Store(dst + i * ldd);
+        // All rows in registers; stage s swaps bit k = 8 >> s of the row and column index (see Lo/Hi).
+        var ix = Idx16.All;
+        var r0 = Vector512.Load(src + 0 * lds);
+        var r1 = Vector512.Load(src + 1 * lds);
+        var r2 = Vector512.Load(src + 2 * lds);
+        var r3 = Vector512.Load(src + 3 * lds);
+        var r4 = Vector512.Load(src + 4 * lds);
+        var r5 = Vector512.Load(src + 5 * lds);
+        var r6 = Vector512.Load(src + 6 * lds);
+        var r7 = Vector512.Load(src + 7 * lds);
+        var r8 = Vector512.Load(src + 8 * lds);
+        var r9 = Vector512.Load(src + 9 * lds);
+        var r10 = Vector512.Load(src + 10 * lds);
+        var r11 = Vector512.Load(src + 11 * lds);
+        var r12 = Vector512.Load(src + 12 * lds);
+        var r13 = Vector512.Load(src + 13 * lds);
+        var r14 = Vector512.Load(src + 14 * lds);
+        var r15 = Vector512.Load(src + 15 * lds);
+        var lo0 = ix[0];
+        var hi0 = ix[1];
+        (r0, r8) = (Avx512F.PermuteVar16x32x2(r0, lo0, r8), Avx512F.PermuteVar16x32x2(r0, hi0, r8));
+        (r1, r9) = (Avx512F.PermuteVar16x32x2(r1, lo0, r9), Avx512F.PermuteVar16x32x2(r1, hi0, r9));
+        (r2, r10) = (Avx512F.PermuteVar16x32x2(r2, lo0, r10), Avx512F.PermuteVar16x32x2(r2, hi0, r10));
+        (r3, r11) = (Avx512F.PermuteVar16x32x2(r3, lo0, r11), Avx512F.PermuteVar16x32x2(r3, hi0, r11));
+        (r4, r12) = (Avx512F.PermuteVar16x32x2(r4, lo0, r12), Avx512F.PermuteVar16x32x2(r4, hi0, r12));
+        (r5, r13) = (Avx512F.PermuteVar16x32x2(r5, lo0, r13), Avx512F.PermuteVar16x32x2(r5, hi0, r13));
+        (r6, r14) = (Avx512F.PermuteVar16x32x2(r6, lo0, r14), Avx512F.PermuteVar16x32x2(r6, hi0, r14));
+        (r7, r15) = (Avx512F.PermuteVar16x32x2(r7, lo0, r15), Avx512F.PermuteVar16x32x2(r7, hi0, r15));
+        var lo1 = ix[2];
+        var hi1 = ix[3];
+        (r0, r4) = (Avx512F.PermuteVar16x32x2(r0, lo1, r4), Avx512F.PermuteVar16x32x2(r0, hi1, r4));
+        (r1, r5) = (Avx512F.PermuteVar16x32x2(r1, lo1, r5), Avx512F.PermuteVar16x32x2(r1, hi1, r5));
+        (r2, r6) = (Avx512F.PermuteVar16x32x2(r2, lo1, r6), Avx512F.PermuteVar16x32x2(r2, hi1, r6));
+        (r3, r7) = (Avx512F.PermuteVar16x32x2(r3, lo1, r7), Avx512F.PermuteVar16x32x2(r3, hi1, r7));
+        (r8, r12) = (Avx512F.PermuteVar16x32x2(r8, lo1, r12), Avx512F.PermuteVar16x32x2(r8, hi1, r12));
+        (r9, r13) = (Avx512F.PermuteVar16x32x2(r9, lo1, r13), Avx512F.PermuteVar16x32x2(r9, hi1, r13));
+        (r10, r14) = (Avx512F.PermuteVar16x32x2(r10, lo1, r14), Avx512F.PermuteVar16x32x2(r10, hi1, r14));
+        (r11, r15) = (Avx512F.PermuteVar16x32x2(r11, lo1, r15), Avx512F.PermuteVar16x32x2(r11, hi1, r15));
+        var lo2 = ix[4];
+        var hi2 = ix[5];
+        (r0, r2) = (Avx512F.PermuteVar16x32x2(r0, lo2, r2), Avx512F.PermuteVar16x32x2(r0, hi2, r2));
+        (r1, r3) = (Avx512F.PermuteVar16x32x2(r1, lo2, r3), Avx512F.PermuteVar16x32x2(r1, hi2, r3));
+        (r4, r6) = (Avx512F.PermuteVar16x32x2(r4, lo2, r6), Avx512F.PermuteVar16x32x2(r4, hi2, r6));
+        (r5, r7) = (Avx512F.PermuteVar16x32x2(r5, lo2, r7), Avx512F.PermuteVar16x32x2(r5, hi2, r7));
+        (r8, r10) = (Avx512F.PermuteVar16x32x2(r8, lo2, r10), Avx512F.PermuteVar16x32x2(r8, hi2, r10));
+        (r9, r11) = (Avx512F.PermuteVar16x32x2(r9, lo2, r11), Avx512F.PermuteVar16x32x2(r9, hi2, r11));
+        (r12, r14) = (Avx512F.PermuteVar16x32x2(r12, lo2, r14), Avx512F.PermuteVar16x32x2(r12, hi2, r14));
+        (r13, r15) = (Avx512F.PermuteVar16x32x2(r13, lo2, r15), Avx512F.PermuteVar16x32x2(r13, hi2, r15));
+        var lo3 = ix[6];
+        var hi3 = ix[7];
+        (r0, r1) = (Avx512F.PermuteVar16x32x2(r0, lo3, r1), Avx512F.PermuteVar16x32x2(r0, hi3, r1));
+        (r2, r3) = (Avx512F.PermuteVar16x32x2(r2, lo3, r3), Avx512F.PermuteVar16x32x2(r2, hi3, r3));
+        (r4, r5) = (Avx512F.PermuteVar16x32x2(r4, lo3, r5), Avx512F.PermuteVar16x32x2(r4, hi3, r5));
+        (r6, r7) = (Avx512F.PermuteVar16x32x2(r6, lo3, r7), Avx512F.PermuteVar16x32x2(r6, hi3, r7));
+        (r8, r9) = (Avx512F.PermuteVar16x32x2(r8, lo3, r9), Avx512F.PermuteVar16x32x2(r8, hi3, r9));
+        (r10, r11) = (Avx512F.PermuteVar16x32x2(r10, lo3, r11), Avx512F.PermuteVar16x32x2(r10, hi3, r11));
+        (r12, r13) = (Avx512F.PermuteVar16x32x2(r12, lo3, r13), Avx512F.PermuteVar16x32x2(r12, hi3, r13));
+        (r14, r15) = (Avx512F.PermuteVar16x32x2(r14, lo3, r15), Avx512F.PermuteVar16x32x2(r14, hi3, r15));
+        r0.Store(dst + 0 * ldd);
+        r1.Store(dst + 1 * ldd);
+        r2.Store(dst + 2 * ldd);
+        r3.Store(dst + 3 * ldd);
+        r4.Store(dst + 4 * ldd);
+        r5.Store(dst + 5 * ldd);
+        r6.Store(dst + 6 * ldd);
+        r7.Store(dst + 7 * ldd);
+        r8.Store(dst + 8 * ldd);
+        r9.Store(dst + 9 * ldd);
+        r10.Store(dst + 10 * ldd);
+        r11.Store(dst + 11 * ldd);
+        r12.Store(dst + 12 * ldd);
+        r13.Store(dst + 13 * ldd);
+        r14.Store(dst + 14 * ldd);
+        r15.Store(dst + 15 * ldd);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block8(double* src, nint lds, double* dst, nint ldd)
     {
-        var r = stackalloc Vector512<double>[8];
-        for (int i = 0; i < 8; i++) r[i] = Vector512.Load(src + i * lds);
-        for (int s = 0; s < 3; s++)
-        {
-            int k = 4 >> s;
-            var lo = Idx8.Lo[s];
-            var hi = Idx8.Hi[s];
-            for (int i = 0; i < 8; i++)
-            {
-                if ((i & k) != 0) continue;
-                var x = r[i];
-                var y = r[i + k];
-                r[i] = Avx512F.PermuteVar8x64x2(x, lo, y);
-                r[i + k] = Avx512F.PermuteVar8x64x2(x, hi, y);
-            }
-        }
-        for (int i = 0; i < 8; i++) r[i].Store(dst + i * ldd);
+        // All rows in registers; stage s swaps bit k = 4 >> s of the row and column index (see Lo/Hi).
+        var ix = Idx8.All;
+        var r0 = Vector512.Load(src + 0 * lds);
+        var r1 = Vector512.Load(src + 1 * lds);
+        var r2 = Vector512.Load(src + 2 * lds);
+        var r3 = Vector512.Load(src + 3 * lds);
+        var r4 = Vector512.Load(src + 4 * lds);
+        var r5 = Vector512.Load(src + 5 * lds);
+        var r6 = Vector512.Load(src + 6 * lds);
+        var r7 = Vector512.Load(src + 7 * lds);
+        var lo0 = ix[0];
+        var hi0 = ix[1];
+        (r0, r4) = (Avx512F.PermuteVar8x64x2(r0, lo0, r4), Avx512F.PermuteVar8x64x2(r0, hi0, r4));
+        (r1, r5) = (Avx512F.PermuteVar8x64x2(r1, lo0, r5), Avx512F.PermuteVar8x64x2(r1, hi0, r5));
+        (r2, r6) = (Avx512F.PermuteVar8x64x2(r2, lo0, r6), Avx512F.PermuteVar8x64x2(r2, hi0, r6));
+        (r3, r7) = (Avx512F.PermuteVar8x64x2(r3, lo0, r7), Avx512F.PermuteVar8x64x2(r3, hi0, r7));
+        var lo1 = ix[2];
+        var hi1 = ix[3];
+        (r0, r2) = (Avx512F.PermuteVar8x64x2(r0, lo1, r2), Avx512F.PermuteVar8x64x2(r0, hi1, r2));
+        (r1, r3) = (Avx512F.PermuteVar8x64x2(r1, lo1, r3), Avx512F.PermuteVar8x64x2(r1, hi1, r3));
+        (r4, r6) = (Avx512F.PermuteVar8x64x2(r4, lo1, r6), Avx512F.PermuteVar8x64x2(r4, hi1, r6));
+        (r5, r7) = (Avx512F.PermuteVar8x64x2(r5, lo1, r7), Avx512F.PermuteVar8x64x2(r5, hi1, r7));
+        var lo2 = ix[4];
+        var hi2 = ix[5];
+        (r0, r1) = (Avx512F.PermuteVar8x64x2(r0, lo2, r1), Avx512F.PermuteVar8x64x2(r0, hi2, r1));
+        (r2, r3) = (Avx512F.PermuteVar8x64x2(r2, lo2, r3), Avx512F.PermuteVar8x64x2(r2, hi2, r3));
+        (r4, r5) = (Avx512F.PermuteVar8x64x2(r4, lo2, r5), Avx512F.PermuteVar8x64x2(r4, hi2, r5));
+        (r6, r7) = (Avx512F.PermuteVar8x64x2(r6, lo2, r7), Avx512F.PermuteVar8x64x2(r6, hi2, r7));
+        r0.Store(dst + 0 * ldd);
+        r1.Store(dst + 1 * ldd);
+        r2.Store(dst + 2 * ldd);
+        r3.Store(dst + 3 * ldd);
+        r4.Store(dst + 4 * ldd);
+        r5.Store(dst + 5 * ldd);
+        r6.Store(dst + 6 * ldd);
+        r7.Store(dst + 7 * ldd);
     }
 }
