@@ -35,8 +35,8 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     private readonly T* _xt, _g2t;                                                   // [dp, Kp]
     private readonly T* _x2t, _g1t;                                                  // [hp, Kp]
     private readonly T* _a1, _p1, _a2, _p2, _da1, _da2, _dpr;                        // [Kp, Kp]
-    private readonly T* _w2t, _dw2ct;                                                // [dp, hp]
-    private readonly T* _w1t, _dw1ct;                                                // [hp, dp]
+    private readonly T* _w2t;                                                        // [dp, hp] W2ᵀ
+    private readonly T* _tr;                                                         // [hp·dp] dW1ᵀ, then dW2ᵀ, then W1ᵀ (used in turn)
 
     public MlpScanKernel(ScanIo<T> io) : base(io, Layout)
     {
@@ -51,7 +51,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         _xt = Take(dp * kp); _g2t = Take(dp * kp); _x2t = Take(hp * kp); _g1t = Take(hp * kp);
         _a1 = Take(kp * kp); _p1 = Take(kp * kp); _a2 = Take(kp * kp); _p2 = Take(kp * kp);
         _da1 = Take(kp * kp); _da2 = Take(kp * kp); _dpr = Take(kp * kp);
-        _w2t = Take(dp * hp); _dw2ct = Take(dp * hp); _w1t = Take(hp * dp); _dw1ct = Take(hp * dp);
+        _w2t = Take(dp * hp); _tr = Take(hp * dp);
     }
 
     /// <summary>W1 [d, h] | b1 [h] | W2 [h, d] | b2 [d], padded.</summary>
@@ -62,6 +62,17 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>
+    /// The shared transpose buffer holds [h, d] and [d, h] layouts in turn; with padding their leading dimensions
+    /// differ, so one layout's padding lanes may hold the other's data. Products read it only up to the real
+    /// sizes, so such values could reach only padding lanes of results, but padding is kept zero everywhere:
+    /// clear it when padded.
+    /// </summary>
+    private void ClearSharedTranspose()
+    {
+        if (Dp != D || _hp != _h) new Span<T>(_tr, _hp * Dp).Clear();
+    }
+
     protected override void Bind(T* state)
     {
         _w1 = state;
@@ -132,10 +143,12 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         // dX = −diag(e)·G1·dW1ᵀ;  dX2 = −diag(e)·G2·dW2ᵀ
         SmallGemm<T, TV, S>.Run(_y1, hp, X, dp, 1, dw1, hp, kk, d, hp, Store.Set);
         SmallGemm<T, TV, S>.Run(_y2, dp, _x2, hp, 1, dw2, dp, kk, hh, dp, Store.Set);
-        SmallGemm<T, TV, S>.Transpose(_dw1ct, dp, dw1, hp, d, hh);
-        SmallGemm<T, TV, S>.Transpose(_dw2ct, hp, dw2, dp, hh, d);
-        SmallGemm<T, TV, S>.Run(DX, dp, _g1, hp, 1, _dw1ct, dp, kk, hh, dp, Store.Set);
-        SmallGemm<T, TV, S>.Run(_dx2, hp, _g2, dp, 1, _dw2ct, hp, kk, d, hp, Store.Set);
+        ClearSharedTranspose();
+        SmallGemm<T, TV, S>.Transpose(_tr, dp, dw1, hp, d, hh);                                  // dW1ᵀ [h, d]
+        SmallGemm<T, TV, S>.Run(DX, dp, _g1, hp, 1, _tr, dp, kk, hh, dp, Store.Set);
+        ClearSharedTranspose();
+        SmallGemm<T, TV, S>.Transpose(_tr, hp, dw2, dp, hh, d);                                  // dW2ᵀ [d, h]
+        SmallGemm<T, TV, S>.Run(_dx2, hp, _g2, dp, 1, _tr, hp, kk, d, hp, Store.Set);
         double tl = Io.Tau[kk - 1];
         for (int j = 0; j < kk; j++)
         {
@@ -195,9 +208,10 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Run(_dx2, hp, _dz2, dp, 1, _w2t, hp, kk, d, hp, Store.Add);
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.AddMulGeluPrimeExact(_dx2 + i * hp, _z1 + i * hp, _dz1 + i * hp, hp);
         // Z1 = X·W1, Q·W1: dQ += dZ1b·W1ᵀ;  dX += dZ1·W1ᵀ
-        SmallGemm<T, TV, S>.Transpose(_w1t, dp, _w1, hp, d, hh);
-        SmallGemm<T, TV, S>.Run(DQ, dp, _dz1b, hp, 1, _w1t, dp, kk, hh, dp, Store.Add);
-        SmallGemm<T, TV, S>.Run(DX, dp, _dz1, hp, 1, _w1t, dp, kk, hh, dp, Store.Add);
+        ClearSharedTranspose();
+        SmallGemm<T, TV, S>.Transpose(_tr, dp, _w1, hp, d, hh);                                  // W1ᵀ [h, d]
+        SmallGemm<T, TV, S>.Run(DQ, dp, _dz1b, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
+        SmallGemm<T, TV, S>.Run(DX, dp, _dz1, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
         // carry into the previous mini-batch
         SmallGemm<T, TV, S>.Run(dw1, hp, X, 1, dp, _dz1, hp, d, kk, hp, Store.Add);             // dW1 += Xᵀ·dZ1
         SmallGemm<T, TV, S>.Run(dw1, hp, Q, 1, dp, _dz1b, hp, d, kk, hp, Store.Add);            //      + Qᵀ·dZ1b

@@ -121,6 +121,25 @@ internal static unsafe class Util
         for (; i < bytes; i++) d[i] = s[i];
     }
 
+    /// <summary>
+    /// Copies a block to memory that is not read again soon (the boundary states saved for the backward): with
+    /// AVX-512 and 64-byte aligned ends, non-temporal stores, so the write stream neither evicts the working set
+    /// nor reads the destination lines first.
+    /// </summary>
+    public static void CopyStreaming<T>(T* dst, T* src, int count) where T : unmanaged
+    {
+        long bytes = (long)count * sizeof(T);
+        byte* d = (byte*)dst, s = (byte*)src;
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported || ((nint)d & 63) != 0 || ((nint)s & 63) != 0 || (bytes & 63) != 0)
+        {
+            Copy(dst, src, count);
+            return;
+        }
+        for (long i = 0; i < bytes; i += 64)
+            System.Runtime.Intrinsics.X86.Avx512F.StoreAlignedNonTemporal(d + i, Vector512.LoadAligned(s + i));
+        System.Runtime.Intrinsics.X86.Sse.StoreFence();
+    }
+
     /// <summary>Copies rows×cols from a dense [rows, cols] block into a padded [rows, ld] block.</summary>
     public static void Pad<T>(T* dst, int ld, T* src, int rows, int cols) where T : unmanaged
     {

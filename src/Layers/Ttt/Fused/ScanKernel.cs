@@ -96,7 +96,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         for (int m = 0; m < n; m++)
         {
             if (io.Saved != null && m % io.Group == 0)
-                Util.Copy(io.Saved + ((long)item * io.Slots + m / io.Group) * StateSize, State, StateSize);
+                Util.CopyStreaming(io.Saved + ((long)item * io.Slots + m / io.Group) * StateSize, State, StateSize);
             int t0 = m * io.K;
             Prefetch(b, h, t0 + io.K, gradOut: false);
             Step(b, h, t0, Math.Min(io.K, io.Len - t0), output: true, writeOut: true, update: true);
