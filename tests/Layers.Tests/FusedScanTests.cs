@@ -229,6 +229,17 @@ public class FusedScanTests
             Prop.ForAll(Gen.OneOf(Cases("linear", 8), Cases("mlp", 6), Cases("mlp-exact", 6)).Select(c => c with { T = Math.Min(c.T, 2 * c.K + 3) }).ToArbitrary(), SecondOrderAgrees));
 
     [Theory]
+    [InlineData("linear")]
+    [InlineData("mlp")]
+    public void Pooled_kernels_serve_later_calls_with_other_lengths_and_batches(string inner)
+    {
+        // Same (d, K, width, group) so the kernel objects and their scratch are reused: a remainder mini-batch
+        // (zeroed tail rows), a whole number of mini-batches, T < K and a different B·H, each vs the oracle.
+        foreach (var (b, h, t, seed) in new[] { (2, 3, 23, 1UL), (1, 2, 24, 2UL), (2, 1, 5, 3UL), (1, 3, 40, 4UL), (2, 2, 17, 5UL) })
+            Float64Agrees(new ScanCase(b, h, t, 10, 8, inner, false, true, 0, 0, seed));
+    }
+
+    [Theory]
     [InlineData("linear", DType.Float32)]
     [InlineData("linear", DType.Float64)]
     [InlineData("mlp", DType.Float32)]

@@ -1,14 +1,16 @@
+using System.Collections.Concurrent;
 using System.Runtime.Intrinsics;
 using Ttt.Cpu;
 
 namespace Ttt.Models.Fused;
 
-/// <summary>One thread's kernel object: scratch sized once, then one (b, h) scan per call.</summary>
+/// <summary>One thread's kernel object: scratch sized once, then one (b, h) scan per Forward/Backward call.</summary>
 internal interface IScanKernel
 {
+    /// <summary>Serve another call (a <see cref="ScanIo{T}"/> with the same sizes).</summary>
+    void Rebind(object io);
     void Forward(int item);
     void Backward(int item);
-    void Done();
 }
 
 /// <summary>
@@ -136,6 +138,31 @@ internal static unsafe class Kernels
         ];
     }
 
+    /// <summary>
+    /// Kernel objects (with their scratch: up to ~1 MB per thread for TTT-MLP at d = 64) kept for later calls with
+    /// the same sizes, at most <see cref="MaxPooledPerKey"/> per key. Fresh memory is expensive to touch (a page
+    /// fault per 4 KB; on the project's VMs about 30 µs each), so reusing scratch matters for short scans.
+    /// </summary>
+    private static readonly ConcurrentDictionary<(Type, Type, bool, int, int, int, bool), ConcurrentBag<IScanKernel>> s_pool = new();
+
+    private const int MaxPooledPerKey = 64;
+
+    private static IScanKernel Rent<TIo>((Type, Type, bool, int, int, int, bool) key, TIo io, Func<IScanKernel> create) where TIo : class
+    {
+        if (s_pool.TryGetValue(key, out var bag) && bag.TryTake(out var kernel))
+        {
+            kernel.Rebind(io);
+            return kernel;
+        }
+        return create();
+    }
+
+    private static void Return((Type, Type, bool, int, int, int, bool) key, IScanKernel kernel)
+    {
+        var bag = s_pool.GetOrAdd(key, _ => []);
+        if (bag.Count < MaxPooledPerKey) bag.Add(kernel);
+    }
+
     private static void Dispatch<T>(ScanIo<T> io, bool mlp, bool forward, int bits) where T : unmanaged
     {
         switch (bits)
@@ -148,15 +175,27 @@ internal static unsafe class Kernels
 
     private static void Run<T, TV, S>(ScanIo<T> io, bool mlp, bool forward) where T : unmanaged where TV : struct where S : struct, ISimd<T, TV>
     {
-        CpuParallel.For((long)io.B * io.H, 1, (start, end) =>
+        // One worker per thread (CpuParallel.Threads), each with its own kernel object and scratch; the (b, h)
+        // items are handed out one at a time from a shared counter, so a thread that is slowed down (shared cores)
+        // takes fewer of them. Each item's result depends only on the item, so the outcome is deterministic.
+        int items = io.B * io.H;
+        int next = -1;
+        var key = (typeof(S), typeof(T), mlp, io.D, io.K, io.Group, io.ExactGelu);
+        CpuParallel.For(CpuParallel.ChunkCount(items, 1), 1, (_, _) =>
         {
-            IScanKernel kernel = mlp ? new MlpScanKernel<T, TV, S>(io) : new LinearScanKernel<T, TV, S>(io);
-            for (long i = start; i < end; i++)
+            var kernel = Rent(key, io, () => mlp ? new MlpScanKernel<T, TV, S>(io) : new LinearScanKernel<T, TV, S>(io));
+            try
             {
-                if (forward) kernel.Forward((int)i);
-                else kernel.Backward((int)i);
+                for (int i = Interlocked.Increment(ref next); i < items; i = Interlocked.Increment(ref next))
+                {
+                    if (forward) kernel.Forward(i);
+                    else kernel.Backward(i);
+                }
             }
-            kernel.Done();
+            finally
+            {
+                Return(key, kernel);
+            }
         });
     }
 }

@@ -69,8 +69,9 @@ internal sealed unsafe class ScanIo<T> where T : unmanaged
 }
 
 /// <summary>
-/// Per-thread scratch memory: pinned, 64-byte aligned, zero-initialised blocks handed out once per call and
-/// reused for every (b, h) and mini-batch of that thread (no allocation inside the scan).
+/// Per-thread scratch memory: pinned, 64-byte aligned, zero-initialised blocks handed out when a kernel object is
+/// built and reused for every (b, h) and mini-batch it serves (no allocation inside the scan). The blocks live as
+/// long as this object (pinned arrays: the pointers stay valid).
 /// </summary>
 internal sealed unsafe class Scratch<T> where T : unmanaged
 {
@@ -86,9 +87,6 @@ internal sealed unsafe class Scratch<T> where T : unmanaged
         int mis = (int)(p % 64);
         return (T*)(p + (mis == 0 ? 0 : 64 - mis));
     }
-
-    /// <summary>Keeps the blocks alive up to this call.</summary>
-    public void Release() => GC.KeepAlive(_blocks);
 }
 
 /// <summary>Small helpers shared by the kernels.</summary>

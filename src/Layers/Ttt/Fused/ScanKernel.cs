@@ -10,13 +10,17 @@ namespace Ttt.Models.Fused;
 /// <para>Layout: token rows are padded to dp = d rounded up to the register width (zeros past d); buffers with
 /// one row per token of the mini-batch have Kp = K rounded up rows, rows past the current mini-batch are zero.
 /// The state is one block of padded matrices (<see cref="Blocks"/>) so it is saved and restored by one copy.</para>
+/// <para>Scratch starts zeroed and the kernels keep two invariants themselves, which is what lets a kernel object
+/// serve later calls with the same sizes: padding lanes are never written with non-zero values, and rows past the
+/// current mini-batch of buffers that are read in full are zeroed whenever a shorter (remainder) mini-batch comes.</para>
 /// </summary>
 internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unmanaged where TV : struct where S : struct, ISimd<T, TV>
 {
     /// <summary>One parameter of the state inside the padded state block: rows × cols with leading dimension ld.</summary>
     protected readonly record struct Block(int Rows, int Cols, int Ld, int Offset);
 
-    protected readonly ScanIo<T> Io;
+    /// <summary>The call being served (kernels are pooled across calls of the same sizes: see <see cref="Kernels"/>).</summary>
+    protected ScanIo<T> Io { get; private set; }
     private readonly Scratch<T> _scratch = new();
     protected readonly int D, Dp, Kp, StateSize;
     protected readonly Block[] Blocks;
@@ -50,14 +54,14 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         DTau = new double[io.K];
     }
 
+    /// <inheritdoc/>
+    public void Rebind(object io) => Io = (ScanIo<T>)io;
+
     /// <summary>A zeroed, aligned scratch block of n elements.</summary>
     protected T* Take(int n) => _scratch.Take(n);
 
     /// <summary>A [Kp, width] scratch block.</summary>
     protected T* TakeRows(int width) => _scratch.Take(Kp * width);
-
-    /// <inheritdoc/>
-    public void Done() => _scratch.Release();
 
     /// <summary>Points the model's state matrices at a state block.</summary>
     protected abstract void Bind(T* state);
