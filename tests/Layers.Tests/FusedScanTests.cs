@@ -239,6 +239,35 @@ public class FusedScanTests
             Float64Agrees(new ScanCase(b, h, t, 10, 8, inner, false, true, 0, 0, seed));
     }
 
+    [Fact]
+    public void A_retained_graph_recomputes_its_states_after_another_call_reused_the_buffer()
+    {
+        // Sizes no other test uses, so the pooled buffer passes from call A to call B here.
+        var c = new ScanCase(1, 2, 33, 13, 7, "linear", false, false, 0, 0, 21);
+        var inner = c.Model();
+        (Tensor Objective, Tensor[] Leaves, Tensor States) Forward(ulong seed)
+        {
+            var leaves = Inputs(c with { Seed = seed }, DType.Float64).Select(t => t.Detach().RequireGrad()).ToArray();
+            var (o, st) = TttFused.Scan(inner, leaves[..2], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6], leaves[7], leaves[8]);
+            var objective = (o * o).Sum() + (st[0] * st[0]).Sum();
+            var node = objective.GradFn!;
+            var stack = new Stack<GradNode>([node]);
+            while (stack.Count > 0 && (node = stack.Pop()).Name != "ttt_fused_scan")
+                foreach (var next in node.NextNodes()) stack.Push(next);
+            return (objective, leaves, node.HeldTensors().Last());
+        }
+        var a = Forward(1);
+        var first = Autograd.Grad([a.Objective], a.Leaves, retainGraph: true);   // A's buffer goes back to the pool
+        var b = Forward(2);                                                       // B rents it and overwrites it
+        Assert.Same(a.States.Storage, b.States.Storage);
+        var second = Autograd.Grad([a.Objective], a.Leaves);                      // A must recompute its states
+        for (int i = 0; i < first.Length; i++) Assert.Equal(0.0, LayerTestSupport.Rel(first[i], second[i]));
+        // …and both equal the composed path's gradients.
+        var outs = TttFused.Composed(inner, a.Leaves);
+        var composed = Autograd.Grad([(outs[0] * outs[0]).Sum() + (outs[1] * outs[1]).Sum()], a.Leaves);
+        for (int i = 0; i < first.Length; i++) Assert.True(LayerTestSupport.Rel(composed[i], first[i]) < 1e-12, $"input {i}");
+    }
+
     [Theory]
     [InlineData("linear", DType.Float32)]
     [InlineData("linear", DType.Float64)]

@@ -122,14 +122,14 @@ public static class TttFused
         int group = Math.Max(1, checkpointGroup);
         int bits = VectorBits;
         Tensor flat;
-        Tensor? saved = null;
+        StatePool.Lease? lease = null;
         using (GradMode.Disable())
         {
             flat = Tensor.Empty([shape.FlatLength], q.DType);
-            if (record) saved = Tensor.Empty([checked(shape.B * shape.H * shape.Slots(group) * shape.PaddedStateSize(bits))], q.DType);
-            Kernels.Forward(shape, inputs, flat, saved, group, bits);
+            if (record) lease = StatePool.Rent(q.DType, checked(shape.B * shape.H * shape.Slots(group) * shape.PaddedStateSize(bits)));
+            Kernels.Forward(shape, inputs, flat, lease?.Tensor, group, bits);
         }
-        if (record) flat.AttachGradFn(new FusedScanNode(shape, inputs, saved!, group, bits));
+        if (lease is { } l) flat.AttachGradFn(new FusedScanNode(shape, inputs, l, group, bits));
         return Unpack(shape, flat);
     }
 
@@ -184,14 +184,16 @@ public static class TttFused
         private readonly ScanShape _shape;
         private readonly SavedTensor[] _inputs;
         private readonly SavedTensor _saved;
+        private readonly StatePool.Lease _lease;
         private readonly bool[] _requiresGrad;
         private readonly int _group, _bits;
 
-        public FusedScanNode(ScanShape shape, Tensor[] inputs, Tensor saved, int group, int bits) : base("ttt_fused_scan", inputs)
+        public FusedScanNode(ScanShape shape, Tensor[] inputs, StatePool.Lease lease, int group, int bits) : base("ttt_fused_scan", inputs)
         {
             _shape = shape;
             _inputs = inputs.Select(Save).ToArray();
-            _saved = Save(saved);
+            _lease = lease;
+            _saved = Save(lease.Tensor);       // held (and counted by Autograd.SavedBytes) like any saved tensor
             _requiresGrad = inputs.Select(t => t.RequiresGrad).ToArray();
             _group = group;
             _bits = bits;
@@ -201,7 +203,18 @@ public static class TttFused
         {
             var inputs = _inputs.Select(s => s.Value).ToArray();
             if (GradMode.IsEnabled) return ComposedBackward(inputs, grad, needsGrad);
-            var grads = Kernels.Backward(_shape, inputs, _saved.Value, grad.Contiguous(), _group, _bits);
+            // The boundary states: ours unless the buffer went back to the pool and another call rented it (only
+            // possible when this graph is retained and differentiated again); then recompute them.
+            Tensor states;
+            bool own = StatePool.Reclaim(_lease);
+            if (own) states = _saved.Value;
+            else
+            {
+                states = Tensor.Empty(_lease.Tensor.Shape, _shape.DType);
+                Kernels.Forward(_shape, inputs, Tensor.Empty([_shape.FlatLength], _shape.DType), states, _group, _bits);
+            }
+            var grads = Kernels.Backward(_shape, inputs, states, grad.Contiguous(), _group, _bits);
+            if (own) StatePool.Return(_lease);
             var result = new Tensor?[inputs.Length];
             for (int i = 0; i < inputs.Length; i++)
                 if (needsGrad[i]) result[i] = grads[i];
