@@ -150,13 +150,6 @@ internal static unsafe class Util
         for (int i = 0; i < rows; i++) Copy(dst + i * cols, src + i * ld, cols);
     }
 
-    /// <summary>Adds rows×cols of a padded [rows, ld] block into a dense [rows, cols] block.</summary>
-    public static void AddUnpad<T>(T* dst, T* src, int ld, int rows, int cols) where T : unmanaged
-    {
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) dst[i * cols + j] = Num.Of<T>(Num.D(dst[i * cols + j]) + Num.D(src[i * ld + j]));
-    }
-
     /// <summary>Zeroes rows [from, to) of a [*, ld] block.</summary>
     public static void ZeroRows<T>(T* p, int ld, int from, int to) where T : unmanaged
     {

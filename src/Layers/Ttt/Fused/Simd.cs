@@ -21,7 +21,6 @@ internal unsafe interface ISimd<T, TV> where T : unmanaged where TV : struct
     static abstract TV Add(TV a, TV b);
     static abstract TV Sub(TV a, TV b);
     static abstract TV Mul(TV a, TV b);
-    static abstract TV Div(TV a, TV b);
     /// <summary>a·b + c, fused.</summary>
     static abstract TV Fma(TV a, TV b, TV c);
     /// <summary>Sum of the lanes, in double.</summary>
@@ -121,7 +120,6 @@ internal readonly unsafe struct S512<T> : ISimd<T, Vector512<T>> where T : unman
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Add(Vector512<T> a, Vector512<T> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Sub(Vector512<T> a, Vector512<T> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Mul(Vector512<T> a, Vector512<T> b) => a * b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Div(Vector512<T> a, Vector512<T> b) => a / b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c) =>
@@ -155,7 +153,6 @@ internal readonly unsafe struct S256<T> : ISimd<T, Vector256<T>> where T : unman
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Add(Vector256<T> a, Vector256<T> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Sub(Vector256<T> a, Vector256<T> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Mul(Vector256<T> a, Vector256<T> b) => a * b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Div(Vector256<T> a, Vector256<T> b) => a / b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c) =>
@@ -189,7 +186,6 @@ internal readonly unsafe struct S128<T> : ISimd<T, Vector128<T>> where T : unman
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Add(Vector128<T> a, Vector128<T> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Sub(Vector128<T> a, Vector128<T> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Mul(Vector128<T> a, Vector128<T> b) => a * b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Div(Vector128<T> a, Vector128<T> b) => a / b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<T> Fma(Vector128<T> a, Vector128<T> b, Vector128<T> c) =>

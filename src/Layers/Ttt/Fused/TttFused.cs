@@ -15,7 +15,14 @@ namespace Ttt.Models;
 /// G = the scan-checkpoint group (1 unless <see cref="TTTConfig.ScanCheckpointGroupSize"/> is set in training),
 /// each of dp² + dp (TTT-Linear) or 2·dp·hp + hp + dp (TTT-MLP) elements, dp = d and hp = 4d rounded up to the
 /// register width. Nothing per mini-batch is kept. Backward recomputes every mini-batch once (and with G &gt; 1
-/// also the states inside each group).
+/// also the states inside each group). At B=1, H=12, T=2048, d=64, float32: 25.6 MB (TTT-Linear) and 203 MB
+/// (TTT-MLP) with G = 1; a quarter of that with G = 4.
+/// </para>
+/// <para>
+/// Allocation: per call, the outputs (one flat tensor viewed as the output and the final state) and, when
+/// recording, the boundary-state buffer, which is taken from and returned to a small pool (StatePool) because
+/// first-touching hundreds of MB costs more than the scan on page-faulting VMs; each thread's scratch lives in a
+/// kernel object that is pooled across calls. No allocation happens per mini-batch.
 /// </para>
 /// </summary>
 public static class TttFused
