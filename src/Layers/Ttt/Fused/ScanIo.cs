@@ -122,9 +122,11 @@ internal static unsafe class Util
     /// <summary>
     /// Copies a block to memory that is not read again soon (the boundary states saved for the backward): with
     /// AVX-512 and 64-byte aligned ends, non-temporal stores, so the write stream neither evicts the working set
-    /// nor reads the destination lines first.
+    /// nor reads the destination lines first. Without <paramref name="fence"/> the caller issues the store fence
+    /// after a batch of copies.
     /// </summary>
-    public static void CopyStreaming<T>(T* dst, T* src, int count) where T : unmanaged
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void CopyStreaming<T>(T* dst, T* src, int count, bool fence = true) where T : unmanaged
     {
         long bytes = (long)count * sizeof(T);
         byte* d = (byte*)dst, s = (byte*)src;
@@ -135,7 +137,7 @@ internal static unsafe class Util
         }
         for (long i = 0; i < bytes; i += 64)
             System.Runtime.Intrinsics.X86.Avx512F.StoreAlignedNonTemporal(d + i, Vector512.LoadAligned(s + i));
-        System.Runtime.Intrinsics.X86.Sse.StoreFence();
+        if (fence) System.Runtime.Intrinsics.X86.Sse.StoreFence();
     }
 
     /// <summary>Copies rows×cols from a dense [rows, cols] block into a padded [rows, ld] block.</summary>

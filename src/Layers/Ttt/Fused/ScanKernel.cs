@@ -330,14 +330,16 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         var io = Io;
         int d = D, dp = Dp;
         long rowBase = ((long)b * io.H + h) * io.Len + t0;
+        // The gradient tensors are written once and not read by this op again: streaming stores.
         for (int i = 0; i < kk; i++)
         {
             long o = (rowBase + i) * d;
-            Util.Copy(io.GradQ + o, DQ + i * dp, d);
-            Util.Copy(io.GradK + o, DX + i * dp, d);
-            Util.Copy(io.GradV + o, DT + i * dp, d);
+            Util.CopyStreaming(io.GradQ + o, DQ + i * dp, d, fence: false);
+            Util.CopyStreaming(io.GradK + o, DX + i * dp, d, fence: false);
+            Util.CopyStreaming(io.GradV + o, DT + i * dp, d, fence: false);
             io.GradLr[rowBase + i] = Num.Of<T>(DLr[i]);
         }
+        if (Sse.IsSupported) Sse.StoreFence();
         int item = b * io.H + h;
         for (int j = 0; j < d; j++)
         {
