@@ -11,7 +11,11 @@ namespace Ttt.Tests;
 /// much). Runs only with <c>TTT_BENCH=1</c> (otherwise skipped):
 /// <code>TTT_BENCH=1 dotnet test tests/Layers.Tests/Ttt.Layers.Tests.csproj -c Release -- --filter-class '*FusedBenchmark*'</code>
 /// Shape: B=1, H=12, d=64, K=16, T=2048, float32, 2 threads (override with TTT_BENCH_T, TTT_BENCH_THREADS).
-/// Writes a table to TestResults/fused-benchmark.txt under the repository root.
+/// Writes a table to TestResults/fused-benchmark.txt under the repository root. Rows: "fused op" and "composed" go
+/// through the public ops as a layer does (fresh output and gradient tensors every call); "fused kernels" reuses
+/// the output and saved-state buffers, which isolates the kernels from first-touch page faults (about 30 µs per
+/// 4 KB page on the project's VMs, so every fresh 6 MB tensor costs tens of ms). Both medians and fastest runs
+/// are reported: on shared cores the median mostly measures the other processes.
 /// <para>FLOPs counted (the dual form's useful work, per mini-batch per head, k = K):
 /// TTT-Linear forward 2Kd² (X·W) + 2Kd² (Q·W) + 3·2K²d (Q·Xᵀ, (E⊙A)·G and tril(E)·G, which the kernel merges into
 /// one P·G) + 2Kd² (state update) = 6Kd² + 6K²d;
