@@ -171,11 +171,21 @@ public sealed class TTTLayer : Module
     /// With scan checkpointing (training, group size G &gt; 0) only every G-th state is kept and the rest is
     /// recomputed during backward.
     /// </summary>
-    private Tensor Scan(Tensor q, Tensor k, Tensor v, Tensor lr, ref Tensor[] state)
+    private Tensor Scan(Tensor q, Tensor k, Tensor v, Tensor lr, ref Tensor[] state, bool allowFused = true)
     {
         int t = q.Shape[2], n = t / K, r = t % K;
         var gamma = _normWeight.Value;
         var beta = _normBias.Value;
+        // Fused CPU kernel (Fused/TttFused.cs): the whole scan, remainder included, as one op with a hand-written
+        // backward; it keeps one state every ScanCheckpointGroupSize mini-batches in training (its own checkpointing).
+        // Not for the decoding cache's prefill (allowFused: false), the autograd inner loop or custom inner models.
+        if (allowFused && TttFused.Applies(Inner, Mode, q))
+        {
+            int checkpoint = Training && Config.ScanCheckpointGroupSize > 0 ? Config.ScanCheckpointGroupSize : 0;
+            var (fusedOut, fusedState) = TttFused.Scan(Inner, state, q, k, v, lr, TokenScale(K), gamma, beta, checkpoint);
+            state = fusedState;
+            return fusedOut;
+        }
         var outputs = new List<Tensor>();
         if (n > 0)
         {
@@ -268,7 +278,7 @@ public sealed class TTTLayer : Module
                 var xs = x.Narrow(1, 0, full);
                 var (q, k, v) = Views(xs, head);
                 var state = cache.Start;
-                outputs.Add(Scan(q, k, v, LearningRates(xs), ref state));
+                outputs.Add(Scan(q, k, v, LearningRates(xs), ref state, allowFused: false));
                 cache.Start = state;
             }
             cache.Position = full;
