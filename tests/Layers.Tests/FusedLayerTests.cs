@@ -2,22 +2,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Ttt.Models;
 
-[assembly: AssemblyFixture(typeof(Ttt.Tests.ComposedPathByDefault))]
-
 namespace Ttt.Tests;
-
-/// <summary>
-/// Pins this test assembly to the composed dual form unless a test opts in with <c>TttFused.Override(true)</c>.
-/// The pre-existing layer tests were written against the composed path: the scan-checkpointing test asserts that
-/// checkpointing drops at least a quarter of a layer's saved bytes, which holds for the composed path (its
-/// per-mini-batch intermediates are ~40 % of them) but not for the fused op, which keeps only boundary states
-/// either way. The fused path is the library default; <see cref="FusedLayerTests"/> re-runs the golden cases,
-/// the inner-loop equivalences, the finite-difference check and prefill/decode with it on.
-/// </summary>
-public sealed class ComposedPathByDefault
-{
-    public ComposedPathByDefault() => TttFused.Enabled = false;
-}
 
 /// <summary>
 /// The fused scan inside <see cref="TTTLayer"/>: the routing rule, the layer and model suites with the fused path

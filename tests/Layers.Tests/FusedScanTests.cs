@@ -310,3 +310,32 @@ public class FusedScanTests
         Assert.Contains("dtypes differ", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>Reused kernel scratch must not carry values from one call to the next.</summary>
+public class FusedScanReuseTests
+{
+    [Theory]
+    [InlineData("linear")]
+    [InlineData("mlp")]
+    public void A_call_with_non_finite_inputs_does_not_leak_into_the_next_call(string inner)
+    {
+        using var fused = TttFused.Override(true);
+        // d = 8 pads rows to the register width: a NaN left in a padding lane would poison the next call.
+        var config = new TTTConfig { HiddenSize = 16, NumAttentionHeads = 2, MiniBatchSize = 4, IntermediateSize = 32, TttLayerType = inner };
+        var layer = new TTTLayer(config, new Generator(1));
+        (float[] Output, float[] InputGrad) Run(Tensor input)
+        {
+            var x = input.Detach().RequireGrad();
+            var y = layer.Forward(x);
+            y.Sum().Backward();
+            layer.ZeroGrad();
+            return (y.ToFloatArray(), x.Grad!.ToFloatArray());
+        }
+        var clean = Tensor.RandN([4, 11, 16], new Generator(2));
+        var before = Run(clean);
+        Run(Tensor.Full([4, 11, 16], double.NaN));
+        var after = Run(clean);
+        Assert.Equal(before.Output, after.Output);
+        Assert.Equal(before.InputGrad, after.InputGrad);
+    }
+}

@@ -19,7 +19,6 @@ namespace Ttt.Cpu;
 /// One region runs on the pool at a time; a second thread that opens a region meanwhile runs it serially itself,
 /// which on a machine with few cores is what it would get anyway.
 /// </remarks>
-/// </remarks>
 public static class CpuParallel
 {
     private static int s_threads = Environment.ProcessorCount;
@@ -150,6 +149,13 @@ public static class CpuParallel
             try
             {
                 EnsureWorkers(threads - 1);
+                // Close the claim word under the new generation before touching the region's fields: a worker still
+                // looping on the previous region must not be able to claim a "chunk" bounded by the new chunk count
+                // (it would run the new job twice and decrement the new region's counter once too often, so the
+                // caller would wait forever). Its compare-exchange on the old claim word now fails, and its next read
+                // shows a foreign generation. Index int.MaxValue is never claimable.
+                int generation = s_generation + 1;
+                Interlocked.Exchange(ref s_claim, ((long)generation << 32) | int.MaxValue);
                 job.State = state;
                 job.Body = body;
                 s_job = job;
@@ -158,9 +164,8 @@ public static class CpuParallel
                 s_helpers = threads - 1;
                 s_error = null;
                 Volatile.Write(ref s_remaining, chunks);
-                // Publish the claim word before the generation: a worker that sees the new generation must find
-                // the new region's chunks, or it would consider the region done and miss it.
-                int generation = s_generation + 1;
+                // Open the claim word before publishing the generation: a worker that sees the new generation must
+                // find the new region's chunks, or it would consider the region done and miss it.
                 Interlocked.Exchange(ref s_claim, (long)generation << 32);
                 Interlocked.Exchange(ref s_generation, generation);
                 for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();

@@ -77,6 +77,12 @@ internal sealed unsafe class Scratch<T> where T : unmanaged
 {
     private readonly List<T[]> _blocks = [];
 
+    /// <summary>Zeroes every block (padding included).</summary>
+    public void ClearAll()
+    {
+        foreach (var block in _blocks) Array.Clear(block);
+    }
+
     /// <summary>A zeroed block of at least <paramref name="n"/> elements whose first element is 64-byte aligned.</summary>
     public T* Take(int n)
     {

@@ -10,9 +10,11 @@ namespace Ttt.Models.Fused;
 /// <para>Layout: token rows are padded to dp = d rounded up to the register width (zeros past d); buffers with
 /// one row per token of the mini-batch have Kp = K rounded up rows, rows past the current mini-batch are zero.
 /// The state is one block of padded matrices (<see cref="Blocks"/>) so it is saved and restored by one copy.</para>
-/// <para>Scratch starts zeroed and the kernels keep two invariants themselves, which is what lets a kernel object
-/// serve later calls with the same sizes: padding lanes are never written with non-zero values, and rows past the
-/// current mini-batch of buffers that are read in full are zeroed whenever a shorter (remainder) mini-batch comes.</para>
+/// <para>Scratch is zeroed at the start of every (batch, head) item, and the kernels keep two invariants within an
+/// item: padding lanes are never written with non-zero values from finite inputs, and rows past the current
+/// mini-batch of buffers that are read in full are zeroed whenever a shorter (remainder) mini-batch comes. The
+/// per-item clear is what makes reuse safe: a NaN or ∞ from an earlier item or call would otherwise survive in a
+/// padding lane (NaN·0 = NaN) and leak into the reductions of a later, finite item.</para>
 /// </summary>
 internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unmanaged where TV : struct where S : struct, ISimd<T, TV>
 {
@@ -49,13 +51,19 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         X = TakeRows(Dp); Q = TakeRows(Dp); Tgt = TakeRows(Dp);
         DQ = TakeRows(Dp); DX = TakeRows(Dp); DT = TakeRows(Dp);
         Mask = Take(Dp); Gamma = Take(Dp); Beta = Take(Dp); Row = Take(Dp); DGamma = Take(Dp); DBeta = Take(Dp);
-        for (int j = 0; j < D; j++) Mask[j] = Num.Of<T>(1);
         Lr = new double[io.K]; Std = new double[io.K]; StdOut = new double[io.K]; De = new double[io.K]; DLr = new double[io.K];
         DTau = new double[io.K];
     }
 
     /// <inheritdoc/>
     public void Rebind(object io) => Io = (ScanIo<T>)io;
+
+    /// <summary>Zeroes the whole scratch and restores the constants it holds (see the class remarks).</summary>
+    private void ResetScratch()
+    {
+        _scratch.ClearAll();
+        for (int j = 0; j < D; j++) Mask[j] = Num.Of<T>(1);
+    }
 
     /// <summary>A zeroed, aligned scratch block of n elements.</summary>
     protected T* Take(int n) => _scratch.Take(n);
@@ -93,6 +101,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     {
         var io = Io;
         int b = item / io.H, h = item % io.H;
+        ResetScratch();
         LoadHead(h);
         LoadState(State, io.Theta, io.ThetaBatched ? item : h);
         Bind(State);
@@ -277,6 +286,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     {
         var io = Io;
         int b = item / io.H, h = item % io.H;
+        ResetScratch();
         LoadHead(h);
         if (io.GradState.Length > 0) LoadState(Carry, io.GradState, item);
         else new Span<T>(Carry, StateSize).Clear();
