@@ -112,11 +112,13 @@ public sealed class Trainer
     public Func<TokenBatch, double[]?>? EvalReference { get; set; }
 
     private string MetricsPath => Path.Combine(RunFolder, "metrics.csv");
+    private const string MetricsHeader = "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_loss,eval_accuracy\n";
     private int _consecutiveBad;
 
     /// <summary>Restores the newest valid checkpoint, if any; returns its step (0 when starting fresh).</summary>
     public long Resume()
     {
+        _checkpoints.RemoveLeftovers(Log);
         var latest = _checkpoints.LatestValid(Log);
         if (latest is null) return 0;
         var (step, path) = latest.Value;
@@ -140,7 +142,9 @@ public sealed class Trainer
     public EvalResult? Run(CancellationToken cancel = default)
     {
         Directory.CreateDirectory(RunFolder);
-        if (!File.Exists(MetricsPath)) File.WriteAllText(MetricsPath, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_loss,eval_accuracy\n");
+        _checkpoints.RemoveLeftovers(Log);
+        // Starting from step 0, rows left by an earlier attempt that was killed before its first checkpoint are stale.
+        if (Step == 0 || !File.Exists(MetricsPath)) AtomicFile.WriteAllText(MetricsPath, MetricsHeader);
         var clock = Stopwatch.StartNew();
         long startStep = Step;
         long tokensPerUpdate = (long)Options.BatchSize * Options.GradAccum * _train.SequenceLength;
@@ -224,10 +228,14 @@ public sealed class Trainer
     {
         if (!File.Exists(MetricsPath)) return;
         var lines = File.ReadAllLines(MetricsPath);
-        var kept = new StringBuilder();
-        foreach (var (line, i) in lines.Select((l, i) => (l, i)))
+        var kept = new StringBuilder(MetricsHeader);
+        int columns = MetricsHeader.Count(c => c == ',');
+        foreach (var line in lines.Skip(1))
         {
-            if (i > 0 && long.TryParse(line.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s > step) continue;
+            // Rows after the checkpoint are redone; a row cut short by a kill mid-append is dropped whatever its
+            // first digits say (a truncated "13," could read as step 1).
+            if (line.Count(c => c == ',') != columns) continue;
+            if (!long.TryParse(line.AsSpan(0, line.IndexOf(',')), NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) || s > step) continue;
             kept.Append(line).Append('\n');
         }
         AtomicFile.WriteAllText(MetricsPath, kept.ToString());
