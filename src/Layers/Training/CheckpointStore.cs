@@ -84,7 +84,7 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
         JsonObject? manifest;
         try
         {
-            manifest = JsonNode.Parse(File.ReadAllText(manifestPath)) as JsonObject;
+            manifest = JsonNode.Parse(File.ReadAllText(manifestPath), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject;
         }
         catch (JsonException e)
         {
@@ -93,9 +93,11 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
         if (manifest?["files"] is not JsonObject files || files.Count == 0) return "manifest.json lists no files";
         foreach (var (name, value) in files)
         {
+            if (name.Length == 0 || Path.GetFileName(name) != name || name is "." or "..") return $"manifest.json lists '{name}', which is not a file name";
+            if (value is not JsonValue hash || !hash.TryGetValue<string>(out var expected)) return $"manifest.json gives no checksum for {name}";
             var path = Path.Combine(checkpoint, name);
             if (!File.Exists(path)) return $"{name} is missing";
-            if (value?.GetValue<string>() != Hash(path)) return $"{name} does not match its checksum";
+            if (expected != Hash(path)) return $"{name} does not match its checksum";
         }
         return null;
     }

@@ -124,8 +124,17 @@ public sealed class Trainer
         var (step, path) = latest.Value;
         using (var weights = SafeTensorFile.Load(Path.Combine(path, "model.safetensors"), _model.DType))
             _model.LoadSaved(weights.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)));
-        var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(path, "trainer_state.json")))
-            ?? throw new InvalidDataException($"{path}: trainer_state.json is empty");
+        TrainerState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(path, "trainer_state.json")));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: trainer_state.json is not a valid trainer state ({e.Message})", e);
+        }
+        if (state is null || state.Rng is null || state.TrainData is null || state.Step < 0)
+            throw new InvalidDataException($"{path}: trainer_state.json is incomplete (it needs step, train_data and rng)");
         using (var opt = SafeTensorFile.Load(Path.Combine(path, "optimizer.safetensors"), _model.DType))
             _optimizer.Load(opt.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)), state.Step);
         _train.SetState(state.TrainData);
