@@ -122,8 +122,18 @@ public sealed class Trainer
         var latest = _checkpoints.LatestValid(Log);
         if (latest is null) return 0;
         var (step, path) = latest.Value;
-        using (var weights = SafeTensorFile.Load(Path.Combine(path, "model.safetensors"), _model.DType))
-            _model.LoadSaved(weights.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)));
+        // The manifest proves the files are as written, not that they fit this model (a changed config) or hold
+        // finite values: both are checked, and errors name the file and the tensor.
+        var weightsPath = Path.Combine(path, "model.safetensors");
+        using (var weights = SafeTensorFile.Load(weightsPath, _model.DType, checkFinite: true))
+            try
+            {
+                _model.LoadSaved(weights.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{weightsPath}: {e.Message}", e);
+            }
         TrainerState? state;
         try
         {
@@ -135,8 +145,16 @@ public sealed class Trainer
         }
         if (state is null || state.Rng is null || state.TrainData is null || state.Step < 0)
             throw new InvalidDataException($"{path}: trainer_state.json is incomplete (it needs step, train_data and rng)");
-        using (var opt = SafeTensorFile.Load(Path.Combine(path, "optimizer.safetensors"), _model.DType))
-            _optimizer.Load(opt.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)), state.Step);
+        var optimizerPath = Path.Combine(path, "optimizer.safetensors");
+        using (var opt = SafeTensorFile.Load(optimizerPath, _model.DType, checkFinite: true))
+            try
+            {
+                _optimizer.Load(opt.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)), state.Step);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{optimizerPath}: {e.Message}", e);
+            }
         _train.SetState(state.TrainData);
         _rng.SetState(state.Rng);
         Step = state.Step;
