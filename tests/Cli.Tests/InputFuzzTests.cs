@@ -323,6 +323,33 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
 
     private static string Shorten(string text) => text.Length <= 300 ? text : text[..300] + "…";
 
+    [Theory]
+    [InlineData("\"hidden_size\": 60, \"num_attention_heads\": 8", "hidden_size 60 is not divisible by num_attention_heads 8")]
+    [InlineData("\"mini_batch_size\": 0", "mini_batch_size must be positive")]
+    [InlineData("\"mini_batch_size\": -16", "mini_batch_size must be positive")]
+    [InlineData("\"mini_batch_size\": 100000000", "mini_batch_size 100000000 is absurdly large")]
+    [InlineData("\"vocab_size\": 2000000000", "vocab_size 2000000000")]
+    [InlineData("\"vocab_size\": 3000000000", "field \"vocab_size\" has an invalid value 3000000000")]
+    [InlineData("\"hidden_size\": \"64\"", "field \"hidden_size\" has an invalid value \"64\"")]
+    [InlineData("\"ttt_layer_type\": \"conv\"", "ttt_layer_type must be \"linear\" or \"mlp\"")]
+    [InlineData("\"conv_kernel\": 1000000", "conv_kernel 1000000 is absurdly large")]
+    [InlineData("\"rms_norm_eps\": -1e-6", "rms_norm_eps must be positive")]
+    [InlineData("\"pad_token_id\": -1", "pad_token_id must be ≥ 0")]
+    [InlineData("\"rope_theta\": 1e4, \"rope_theta\": 1e5", "not valid JSON")]
+    public void A_bad_config_field_is_one_error_naming_the_file_and_the_field(string fields, string message)
+    {
+        using var dir = CliRunner.Temp();
+        var path = dir.File("config.json");
+        // A small valid config with the given fields replacing its own.
+        var overridden = System.Text.RegularExpressions.Regex.Matches(fields, "\"(\\w+)\":").Select(m => m.Groups[1].Value).ToHashSet();
+        var kept = new[] { ("vocab_size", "32"), ("hidden_size", "64"), ("num_attention_heads", "4"), ("intermediate_size", "128") }
+            .Where(f => !overridden.Contains(f.Item1)).Select(f => $"\"{f.Item1}\": {f.Item2}, ");
+        File.WriteAllText(path, "{" + string.Concat(kept) + fields + "}");
+        var e = Assert.Throws<InvalidDataException>(() => TTTConfig.Load(path));
+        Assert.StartsWith(path + ": ", e.Message, StringComparison.Ordinal);
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
+
     // ------------------------------------------------------------------ train_args.json
 
     [Fact]
