@@ -80,7 +80,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
         if (failure is not null) ExceptionDispatchInfo.Capture(failure).Throw();
 
         int loaded = tallies.Values.Sum(t => t.Loaded), rejected = tallies.Values.Sum(t => t.Rejected), builtTotal = tallies.Values.Sum(t => t.Built);
-        output.WriteLine($"{family} fuzz (seed {seed}): {cases} cases in {clock.Elapsed.TotalSeconds:F1} s, {loaded} loaded ({builtTotal} of them built and run), " +
+        output.WriteLine($"{family} fuzz (seed {seed}): {cases} cases in {clock.Elapsed.TotalSeconds:F1} s, {loaded} loaded{(builtTotal > 0 ? $" ({builtTotal} of them built and run)" : "")}, " +
                          $"{rejected} rejected with a clear error, 0 other exceptions; slowest case {slowestMs:F1} ms");
         foreach (var (kind, t) in tallies) output.WriteLine($"  {kind,-22} loaded {t.Loaded,5}  rejected {t.Rejected,5}");
         // Both outcomes must be common, or the fuzzer checks far less than it seems to.
