@@ -315,7 +315,7 @@ public sealed class InputFuzzTests(ITestOutputHelper output)
                     return (Decode([.. noise]), "random-bytes");
                 }
             default:
-                return (random.Next(2) == 0 ? "" : "\uFEFF" + json, random.Next(2) == 0 ? "empty-or-bom" : "empty-or-bom");
+                return random.Next(2) == 0 ? ("", "empty") : ("\uFEFF" + json, "bom");
         }
     }
 
