@@ -146,3 +146,52 @@ public sealed class CheckpointConsistencyTests
         return dir;
     }
 }
+
+/// <summary>What a killed writer leaves in a run folder is removed, what a running one is writing is not.</summary>
+public sealed class CheckpointLeftoverTests
+{
+    [Fact]
+    public void Leftovers_of_finished_processes_are_removed_and_those_of_running_ones_kept()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ttt-leftovers-" + Guid.NewGuid().ToString("N"));
+        using var running = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sleep", "30") { UseShellExecute = false })!;
+        var finished = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        finished.WaitForExit();
+        int deadPid = finished.Id;
+        finished.Dispose();
+        try
+        {
+            var store = new CheckpointStore(dir);
+            string Make(string name)
+            {
+                var path = Path.Combine(store.Folder, name);
+                Directory.CreateDirectory(path);
+                File.WriteAllText(Path.Combine(path, "model.safetensors"), "partial");
+                return path;
+            }
+            var dead = Make($".tmp-step-0000003-{deadPid}");
+            var deadOld = Make($".old-step-0000001-{deadPid}");
+            var live = Make($".tmp-step-0000004-{running.Id}");
+            var checkpoint = Make("step-0000002");
+            var atomicLeftover = Path.Combine(dir, ".metrics.csv.0123456789abcdef.tmp");
+            File.WriteAllText(atomicLeftover, "step,lo");
+            File.WriteAllText(Path.Combine(dir, "metrics.csv"), "step\n");
+
+            var messages = new List<string>();
+            Assert.Equal(3, store.RemoveLeftovers(messages.Add));
+            Assert.False(Directory.Exists(dead));
+            Assert.False(Directory.Exists(deadOld));
+            Assert.False(File.Exists(atomicLeftover));
+            Assert.True(Directory.Exists(live));           // another process is still writing it
+            Assert.True(Directory.Exists(checkpoint));     // checkpoints are never leftovers, even damaged ones
+            Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")));
+            Assert.Contains(messages, m => m.Contains("leftover", StringComparison.Ordinal));
+        }
+        finally
+        {
+            running.Kill();
+            running.WaitForExit();
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+}
