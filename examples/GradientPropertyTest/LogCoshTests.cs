@@ -7,7 +7,7 @@
 //
 // Run: dotnet test --project examples/GradientPropertyTest   (or dotnet run --project examples/GradientPropertyTest)
 
-using FsCheck.Fluent;
+using FsCheck;
 using Ttt;
 using Ttt.Testing;
 
@@ -32,15 +32,15 @@ public class LogCoshTests
     // The five lines: a first-order and a second-order gradient property over generated tensors of rank 0 to 3.
     [Fact]
     public void Gradient_matches_finite_differences() =>
-        GradientProperties.FirstOrder(TensorGen.Case(maxRank: 3), xs => MyOps.LogCosh(xs[0])).QuickCheckThrowOnFailure();
+        Check.QuickThrowOnFailure(GradientProperties.FirstOrder(TensorGen.Case(maxRank: 3), xs => MyOps.LogCosh(xs[0])));
 
     [Fact]
     public void Second_derivative_matches_finite_differences() =>
-        GradientProperties.SecondOrder(TensorGen.Case(maxRank: 3), xs => MyOps.LogCosh(xs[0])).QuickCheckThrowOnFailure();
+        Check.QuickThrowOnFailure(GradientProperties.SecondOrder(TensorGen.Case(maxRank: 3), xs => MyOps.LogCosh(xs[0])));
 
     // The property is worth having only if it fails on a wrong backward.
     [Fact]
     public void A_wrong_backward_is_caught() =>
         Assert.ThrowsAny<Exception>(() =>
-            GradientProperties.FirstOrder(TensorGen.Case(minRank: 1, maxRank: 3), xs => MyOps.LogCoshWithWrongBackward(xs[0])).QuickCheckThrowOnFailure());
+            Check.QuickThrowOnFailure(GradientProperties.FirstOrder(TensorGen.Case(minRank: 1, maxRank: 3), xs => MyOps.LogCoshWithWrongBackward(xs[0]))));
 }
