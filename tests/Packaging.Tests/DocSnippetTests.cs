@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Ttt.Packaging.Tests;
 
 /// <summary>
-/// Every ```csharp block in docs/ and in the package READMEs is a region of a file in docs/snippets/, which this
+/// Every ```csharp block in docs/, examples/ and the package READMEs (src/PROJECT/README.md) is a region of a file in docs/snippets/, which this
 /// project compiles (and whose code the tests below run). A block is marked by the line before it:
 /// <c>&lt;!-- snippet: NAME --&gt;</c>; the region is <c>#region snippet: NAME</c> … <c>#endregion</c>.
 /// <see cref="Repo.UpdateCommand"/> rewrites the blocks from the regions.
@@ -35,7 +35,7 @@ public sealed partial class DocSnippetTests
 
     public static IEnumerable<string> MarkdownFiles() =>
         Directory.GetFiles(Repo.Path("docs"), "*.md", SearchOption.AllDirectories)
-            .Concat(Directory.GetFiles(Repo.Path("src"), "README.md", SearchOption.AllDirectories))
+            .Concat(Directory.GetDirectories(Repo.Path("src")).Select(d => Path.Combine(d, "README.md")).Where(File.Exists))   // package READMEs
             .Concat(Directory.GetFiles(Repo.Path("examples"), "*.md", SearchOption.AllDirectories))
             .Order(StringComparer.Ordinal);
 

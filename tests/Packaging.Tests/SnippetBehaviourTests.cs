@@ -10,9 +10,9 @@ public sealed class SnippetBehaviourTests
     public void Views_share_storage_and_read_it_in_another_order()
     {
         var (t, column, m) = ReadingPathSnippets.Views();
-        Assert.Equal([1L, 3L], t.Strides.ToArray());
+        Assert.Equal(new long[] { 1, 3 }, t.Strides.ToArray());
         Assert.Same(m.Storage, column.Storage);
-        Assert.Equal([4.0, 5.0, 6.0], column.Contiguous().ToDoubleArray());
+        Assert.Equal(new[] { 4.0, 5.0, 6.0 }, column.Contiguous().ToDoubleArray());
     }
 
     [Fact]
@@ -39,7 +39,7 @@ public sealed class SnippetBehaviourTests
     public void The_ttt_layer_snippet_keeps_the_shape_and_reaches_every_parameter()
     {
         var (layer, y) = ReadingPathSnippets.TttLayer();
-        Assert.Equal([2, 40, 64], y.ShapeArray());
+        Assert.Equal(new[] { 2, 40, 64 }, y.ShapeArray());
         foreach (var (name, p) in layer.NamedParameters())
         {
             Assert.True(p.Grad is not null, $"{name} received no gradient");
