@@ -75,6 +75,28 @@ public sealed partial class DocSnippetTests
         Assert.True(problems.Length == 0, problems + $"Fix the marker, or copy the regions into the docs with: {Repo.UpdateCommand}");
     }
 
+    [GeneratedRegex(@"\]\((?<target>[^)\s#]+)(#[^)]*)?\)")]
+    private static partial Regex LinkPattern();
+
+    [Fact]
+    public void Every_relative_link_of_the_docs_points_to_a_file_or_folder()
+    {
+        var broken = new StringBuilder();
+        foreach (var file in MarkdownFiles())
+        {
+            var text = File.ReadAllText(file);
+            foreach (Match m in LinkPattern().Matches(text))
+            {
+                var target = m.Groups["target"].Value;
+                if (target.Contains("://", StringComparison.Ordinal) || target.StartsWith("mailto:", StringComparison.Ordinal)) continue;
+                var resolved = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, target));
+                if (!File.Exists(resolved) && !Directory.Exists(resolved))
+                    broken.AppendLine($"{Path.GetRelativePath(Repo.Root, file)}: link to {target} does not resolve");
+            }
+        }
+        Assert.True(broken.Length == 0, broken.ToString());
+    }
+
     [Fact]
     public void The_block_check_rejects_unmarked_and_stale_blocks()
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 
@@ -167,8 +168,7 @@ public sealed class PackageTests(PackedPackages packages) : IClassFixture<Packed
         File.Copy(System.IO.Path.Combine(consumer, "Program.cs"), System.IO.Path.Combine(project, "Program.cs"), overwrite: true);
         File.WriteAllText(System.IO.Path.Combine(project, "Consumer.csproj"),
             File.ReadAllText(System.IO.Path.Combine(consumer, "Consumer.csproj.template")).Replace("$(TttVersion)", packages.Version, StringComparison.Ordinal));
-        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
-            : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var cache = MachinePackageCache();
         File.WriteAllText(System.IO.Path.Combine(project, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
@@ -194,6 +194,24 @@ public sealed class PackageTests(PackedPackages packages) : IClassFixture<Packed
             double error = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
             Assert.True(error < 1e-6, $"{kind}: autograd and finite differences differ by {error:E2} (relative)");
         }
+    }
+
+    /// <summary>
+    /// The NuGet packages folder this repository's own restore used (from this project's restore output), where
+    /// Ttt's dependencies already are; else NUGET_PACKAGES or the default location.
+    /// </summary>
+    private static string MachinePackageCache()
+    {
+        var assets = Repo.Path("tests", "Packaging.Tests", "obj", "project.assets.json");
+        if (File.Exists(assets))
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(assets));
+            if (json.RootElement.TryGetProperty("packageFolders", out var folders))
+                foreach (var folder in folders.EnumerateObject())
+                    if (Directory.Exists(folder.Name)) return folder.Name;
+        }
+        return Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p
+            : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
     }
 
     private static byte[] ReadAll(ZipArchive zip, string name)
