@@ -76,6 +76,14 @@ public sealed class PackageTests(PackedPackages packages) : IClassFixture<Packed
     private static string? Field(XElement metadata, string name) => metadata.Elements().FirstOrDefault(e => e.Name.LocalName == name)?.Value;
 
     [Fact]
+    public void Every_project_under_src_is_a_package_checked_here()
+    {
+        var projects = Directory.GetFiles(Repo.Path("src"), "*.csproj", SearchOption.AllDirectories)
+            .Select(p => System.IO.Path.GetRelativePath(Repo.Root, p).Replace('\\', '/')).Order(StringComparer.Ordinal);
+        Assert.Equal(projects, PackedPackages.Projects.Values.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Every_package_has_its_metadata_and_readme()
     {
         foreach (var id in PackedPackages.Projects.Keys)

@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 namespace Ttt.Cuda.Native;
 
 /// <summary>The native libraries the bindings call.</summary>
-internal enum CudaLibrary
+public enum CudaLibrary
 {
     /// <summary>The CUDA driver API, <c>libcuda.so.1</c> (installed with the NVIDIA driver).</summary>
     Driver,
