@@ -43,7 +43,7 @@ public sealed class PublicApiTests
         Assert.Contains("  method public static FsCheck.Gen<int[]> Shape(int minRank = 0, int maxRank = 3, int maxDim = 4)", text, StringComparison.Ordinal);
         Assert.Contains("public enum Ttt.Testing.ViewKind", text, StringComparison.Ordinal);
         Assert.Contains("  field Contiguous = 0", text, StringComparison.Ordinal);
-        Assert.DoesNotContain("Reduce", text, StringComparison.Ordinal);   // a private helper of TensorGen
+        Assert.DoesNotContain("Reduce", text, StringComparison.Ordinal);   // a private method of TensorGen
     }
 }
 
