@@ -10,7 +10,7 @@ using static KernelParamKind;
 /// selective scan (<c>mamba_scan.cu</c>) and the TTT dual-form inner loop (<c>ttt_dual.cu</c>). Each will add a
 /// .cu file under ptx/, its specs here and a launcher under src/Cuda/Fused/.</para>
 /// </summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     private static readonly DType[] Floats = [DType.Float32, DType.Float64];
     private static readonly DType[] AllTypes = [DType.Float32, DType.Float64, DType.Int64];

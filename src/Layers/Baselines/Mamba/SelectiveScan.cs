@@ -15,7 +15,7 @@ namespace Ttt.Models;
 /// differentiates <see cref="Reference"/>, the same scan written with differentiable tensor ops. On other devices
 /// the op is <see cref="Reference"/>.</para>
 /// </summary>
-public static class SelectiveScan
+internal static class SelectiveScan
 {
     /// <summary>Default number of time steps per chunk.</summary>
     public const int DefaultChunkSize = 64;
