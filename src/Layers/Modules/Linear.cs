@@ -79,7 +79,7 @@ public sealed class LayerNorm : Module
     public Tensor Bias => _bias.Value;
 
     /// <summary>Applies the layer.</summary>
-    public Tensor Forward(Tensor x) => x.LayerNorm(Weight, Bias, Eps);
+    public Tensor Forward(Tensor x) => x.FusedLayerNorm(Weight, Bias, Eps);
 }
 
 /// <summary>RMSNorm over the last dim with a learned scale (init 1).</summary>
@@ -101,7 +101,7 @@ public sealed class RmsNorm : Module
     public Tensor Weight => _weight.Value;
 
     /// <summary>Applies the layer.</summary>
-    public Tensor Forward(Tensor x) => x.RmsNorm(Weight, Eps);
+    public Tensor Forward(Tensor x) => x.FusedRmsNorm(Weight, Eps);
 }
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) ⊙ up(x)), no biases (PyTorch names gate/up/down_proj).</summary>
