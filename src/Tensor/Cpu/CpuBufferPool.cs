@@ -33,7 +33,7 @@ public static class CpuBufferPool
     private static long s_retained, s_hits, s_misses, s_dropped, s_freshBytes;
 
     /// <summary>New poolable bytes after which a miss triggers a collection (see <see cref="Rent"/>).</summary>
-    private const long CollectAfterBytes = 256L << 20;
+    private const long CollectAfterBytes = 64L << 20;
     private static long s_maxRetained = DefaultMaxRetained();
     private static bool s_enabled = true;
 
@@ -104,8 +104,21 @@ public static class CpuBufferPool
     /// <summary>An array of at least <paramref name="length"/> elements from the pool, or null (the caller allocates).</summary>
     internal static T[]? Rent<T>(int length) where T : unmanaged
     {
+        if (TryTake<T>(length, out bool collect) is { } array) return array;
+        if (!collect) return null;
+        // Storages die unnoticed until a collection runs, and a loop whose arrays come from here allocates too little
+        // for the collector to run on its own: after CollectAfterBytes of new arrays, collect and let the dead
+        // storages' finalizers hand their arrays back (outside the lock: they take it), then look again. A
+        // collection of the small managed heap costs far less than faulting in that many fresh pages.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return TryTake<T>(length, out _);
+    }
+
+    private static T[]? TryTake<T>(int length, out bool collect) where T : unmanaged
+    {
         var key = (typeof(T), length);
-        bool collect = false;
+        collect = false;
         lock (s_lock)
         {
             if (s_free.TryGetValue(key, out var stack) && stack.Count > 0)
@@ -122,12 +135,8 @@ public static class CpuBufferPool
                 s_freshBytes = 0;
                 collect = true;
             }
+            return null;
         }
-        // Storages die unnoticed until a collection runs, and a loop whose arrays all come from here allocates too
-        // little for the collector to run on its own: after this many new bytes, ask for a collection so that the
-        // dead storages' finalizers hand their arrays back (asynchronously: this one is allocated fresh).
-        if (collect) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
-        return null;
     }
 
     /// <summary>Takes back an array whose storage is unreachable (called from the storage's finalizer).</summary>
