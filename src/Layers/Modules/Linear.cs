@@ -33,7 +33,11 @@ public sealed class Linear : Module
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank == 0 || x.Shape[^1] != InFeatures)
             throw new ArgumentException($"linear: input {ShapeUtil.Format(x.Shape)} must end in {InFeatures} features");
-        var y = Tensor.Matmul(x, Weight.MT);
+        // [..., in] is multiplied as one [N, in] matrix, so that backward computes the weight gradient as one GEMM
+        // over all N rows instead of one per leading index followed by a sum.
+        var rows = x.Rank > 2 && x.IsContiguous ? x.Reshape(-1, InFeatures) : x;
+        var y = Tensor.Matmul(rows, Weight.MT);
+        if (!ReferenceEquals(rows, x)) y = y.Reshape([.. x.Shape[..^1], OutFeatures]);
         return _bias is null ? y : y + _bias.Value;
     }
 }
