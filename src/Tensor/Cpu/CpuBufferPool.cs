@@ -30,9 +30,9 @@ public static class CpuBufferPool
 
     private static readonly Lock s_lock = new();
     private static readonly Dictionary<(Type, int), Stack<Array>> s_free = [];
-    private static long s_retained, s_hits, s_misses, s_dropped, s_freshBytes;
+    private static long s_retained, s_hits, s_misses, s_dropped, s_rentedBytes;
 
-    /// <summary>New poolable bytes after which a miss triggers a collection (see <see cref="Rent"/>).</summary>
+    /// <summary>Bytes handed out (from the pool or new) after which a miss triggers a collection (see <see cref="Rent"/>).</summary>
     private const long CollectAfterBytes = 64L << 20;
     private static long s_maxRetained = DefaultMaxRetained();
     private static bool s_enabled = true;
@@ -107,9 +107,11 @@ public static class CpuBufferPool
         if (TryTake<T>(length, out bool collect) is { } array) return array;
         if (!collect) return null;
         // Storages die unnoticed until a collection runs, and a loop whose arrays come from here allocates too little
-        // for the collector to run on its own: after CollectAfterBytes of new arrays, collect and let the dead
-        // storages' finalizers hand their arrays back (outside the lock: they take it), then look again. A
-        // collection of the small managed heap costs far less than faulting in that many fresh pages.
+        // for the collector to run on its own. So when the pool has run dry and CollectAfterBytes have been handed
+        // out since the last collection (enough that many of them are likely dead by now), collect, let the dead
+        // storages' finalizers hand their arrays back (outside the lock: they take it) and look again. A collection
+        // of the small managed heap costs far less than faulting in fresh pages, and this keeps the pool near what
+        // one stretch of CollectAfterBytes needs instead of growing to cover several steps.
         GC.Collect();
         GC.WaitForPendingFinalizers();
         return TryTake<T>(length, out _);
@@ -121,6 +123,7 @@ public static class CpuBufferPool
         collect = false;
         lock (s_lock)
         {
+            s_rentedBytes += (long)length * Marshal.SizeOf<T>();
             if (s_free.TryGetValue(key, out var stack) && stack.Count > 0)
             {
                 var array = (T[])stack.Pop();
@@ -129,10 +132,9 @@ public static class CpuBufferPool
                 return array;
             }
             s_misses++;
-            s_freshBytes += (long)length * Marshal.SizeOf<T>();
-            if (s_freshBytes >= CollectAfterBytes)
+            if (s_rentedBytes >= CollectAfterBytes)
             {
-                s_freshBytes = 0;
+                s_rentedBytes = 0;
                 collect = true;
             }
             return null;
