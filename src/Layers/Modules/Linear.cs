@@ -129,7 +129,7 @@ public sealed class SwiGlu : Module
     public Linear DownProj { get; }
 
     /// <summary>Applies the block.</summary>
-    public Tensor Forward(Tensor x) => DownProj.Forward(GateProj.Forward(x).Silu() * UpProj.Forward(x));
+    public Tensor Forward(Tensor x) => DownProj.Forward(Tensor.FusedSwiGlu(GateProj.Forward(x), UpProj.Forward(x)));
 }
 
 /// <summary>
