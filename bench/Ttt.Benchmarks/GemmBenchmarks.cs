@@ -56,14 +56,18 @@ internal sealed class GflopsColumn : IColumn
     public int PriorityInCategory => 0;
     public bool IsNumeric => true;
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Billions of floating-point operations per second (2·M·K·N per product, median time)";
+    public string Legend => "Billions of floating-point operations per second (GEMM: 2·M·K·N per product; TTT layer: see TttLayerBenchmarks; median time)";
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
     {
         var report = summary[benchmarkCase];
-        var shape = benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(GemmBenchmarks.Shape))?.Value as GemmCase;
-        if (report?.ResultStatistics is not { } stats || shape is null) return "-";
-        return (shape.Flops / stats.Median).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        if (report?.ResultStatistics is not { } stats) return "-";
+        double flops;
+        if (benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(GemmBenchmarks.Shape))?.Value is GemmCase shape) flops = shape.Flops;
+        else if (benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == nameof(TttLayerBenchmarks.Inner))?.Value is string inner)
+            flops = TttLayerBenchmarks.ForwardFlops(inner) * (benchmarkCase.Descriptor.WorkloadMethod.Name == nameof(TttLayerBenchmarks.ForwardBackward) ? 3 : 1);
+        else return "-";
+        return (flops / stats.Median).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);

@@ -173,17 +173,51 @@ public static class BenchCommand
                 var x = Tensor.RandN([1, t, 768], new Generator(3)).To(ctx.Device);
                 var g = Tensor.RandN([1, t, 768], new Generator(4)).To(ctx.Device);
                 double flops = TttLayerFlops(inner, 1, t, 768, 12, 16);
-                double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) layer.Forward(x); }, 1, ctx.Quick ? 3 : 5);
+                double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) layer.Forward(x); }, 2, ctx.Quick ? 3 : 5);
                 AddCompute(ctx, $"ttt-{inner} layer forward", t, fwd, flops);
-                double fb = Timing.MedianMs(() =>
+                void Step()
                 {
                     var xi = x.Detach().RequireGrad();
                     layer.Forward(xi).Backward(g);
                     layer.ZeroGrad();
-                }, 1, ctx.Quick ? 3 : 5);
+                }
+                var (fb, allocated) = TimedWithAllocations(Step, 2, ctx.Quick ? 3 : 5);
                 AddCompute(ctx, $"ttt-{inner} layer forward+backward", t, fb, 3 * flops);
+                if (t == lengths[0])
+                {
+                    // The same step with the buffer pool off, in the same run: what the pool saves in time and in
+                    // newly allocated bytes (fresh arrays cost collections and page faults).
+                    CpuBufferPool.Enabled = false;
+                    double fbOff;
+                    long allocatedOff;
+                    try
+                    {
+                        (fbOff, allocatedOff) = TimedWithAllocations(Step, 1, ctx.Quick ? 3 : 5);
+                    }
+                    finally
+                    {
+                        CpuBufferPool.Enabled = true;
+                    }
+                    var row = new BenchRow($"ttt-{inner} layer step allocations").With("seq_len", t).With("hidden", 768).With("heads", 12).With("mini_batch", 16).With("threads", ctx.Threads);
+                    row.MedianMs = fb;
+                    row.Extra["allocated_mb_per_step"] = allocated / 1e6;
+                    row.Extra["pool_off_allocated_mb_per_step"] = allocatedOff / 1e6;
+                    row.Extra["pool_off_median_ms"] = fbOff;
+                    row.Note = string.Create(CultureInfo.InvariantCulture,
+                        $"forward+backward allocates {allocated / 1e6:F1} MB per step with the buffer pool, {allocatedOff / 1e6:F0} MB and {fbOff:F0} ms without it ({fbOff / fb:F2}× the time)");
+                    Add(ctx, row);
+                }
             }
         }
+    }
+
+    /// <summary>Median ms of <paramref name="run"/> and the bytes it allocated per run (managed arrays, all threads).</summary>
+    private static (double Ms, long BytesPerRun) TimedWithAllocations(Action run, int warmup, int reps)
+    {
+        for (int i = 0; i < warmup; i++) run();
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        double ms = Timing.MedianMs(run, 0, reps);
+        return (ms, (GC.GetTotalAllocatedBytes(precise: true) - before) / reps);
     }
 
     private static void AddCompute(Context ctx, string name, int t, double ms, double flops)
@@ -307,10 +341,15 @@ public static class BenchCommand
                 var options = new TrainOptions { Steps = steps + 1, BatchSize = batch, EvalEvery = 0, CheckpointEvery = 0, EvalBatches = 1 };
                 var trainer = new Trainer(model, train, eval, options, dir, 1, ctx.Device);
                 var times = new List<double>();
+                var allocations = new List<long>();
                 var clock = Stopwatch.StartNew();
+                long allocated = GC.GetTotalAllocatedBytes(precise: true);
                 trainer.OnStep = r =>
                 {
                     times.Add(clock.Elapsed.TotalMilliseconds);
+                    long now = GC.GetTotalAllocatedBytes(precise: true);
+                    allocations.Add(now - allocated);
+                    allocated = now;
                     clock.Restart();
                 };
                 trainer.Run();
@@ -320,8 +359,11 @@ public static class BenchCommand
                 row.MedianMs = ms;
                 row.Extra["tokens_per_s"] = t * batch / ms * 1000;
                 row.Extra["peak_working_set_mib"] = Process.GetCurrentProcess().PeakWorkingSet64 / (double)(1 << 20);
+                var steadyAllocations = allocations.Skip(1).Order().ToArray();
+                double allocatedMb = steadyAllocations[steadyAllocations.Length / 2] / 1e6;   // median of the steady steps
+                row.Extra["allocated_mb_per_step"] = allocatedMb;
                 row.Note = string.Create(CultureInfo.InvariantCulture,
-                    $"{t * batch / ms * 1000:F0} tokens/s, {model.ParameterCount() / 1e6:F1}M parameters, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB");
+                    $"{t * batch / ms * 1000:F0} tokens/s, {model.ParameterCount() / 1e6:F1}M parameters, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB, {allocatedMb:F1} MB allocated per step");
                 Add(ctx, row);
             }
             finally

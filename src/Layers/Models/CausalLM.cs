@@ -54,6 +54,6 @@ public abstract class CausalLM : Module
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(labels);
         int t = logits.Shape[1];
-        return Tensor.CrossEntropy(logits.Narrow(1, 0, t - 1), labels.Narrow(1, 1, t - 1));
+        return Tensor.FusedCrossEntropy(logits.Narrow(1, 0, t - 1), labels.Narrow(1, 1, t - 1));
     }
 }

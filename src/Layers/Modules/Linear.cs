@@ -33,7 +33,11 @@ public sealed class Linear : Module
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank == 0 || x.Shape[^1] != InFeatures)
             throw new ArgumentException($"linear: input {ShapeUtil.Format(x.Shape)} must end in {InFeatures} features");
-        var y = Tensor.Matmul(x, Weight.MT);
+        // [..., in] is multiplied as one [N, in] matrix, so that backward computes the weight gradient as one GEMM
+        // over all N rows instead of one per leading index followed by a sum.
+        var rows = x.Rank > 2 && x.IsContiguous ? x.Reshape(-1, InFeatures) : x;
+        var y = Tensor.Matmul(rows, Weight.MT);
+        if (!ReferenceEquals(rows, x)) y = y.Reshape([.. x.Shape[..^1], OutFeatures]);
         return _bias is null ? y : y + _bias.Value;
     }
 }
@@ -79,7 +83,7 @@ public sealed class LayerNorm : Module
     public Tensor Bias => _bias.Value;
 
     /// <summary>Applies the layer.</summary>
-    public Tensor Forward(Tensor x) => x.LayerNorm(Weight, Bias, Eps);
+    public Tensor Forward(Tensor x) => x.FusedLayerNorm(Weight, Bias, Eps);
 }
 
 /// <summary>RMSNorm over the last dim with a learned scale (init 1).</summary>
@@ -101,7 +105,7 @@ public sealed class RmsNorm : Module
     public Tensor Weight => _weight.Value;
 
     /// <summary>Applies the layer.</summary>
-    public Tensor Forward(Tensor x) => x.RmsNorm(Weight, Eps);
+    public Tensor Forward(Tensor x) => x.FusedRmsNorm(Weight, Eps);
 }
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) ⊙ up(x)), no biases (PyTorch names gate/up/down_proj).</summary>
@@ -125,7 +129,7 @@ public sealed class SwiGlu : Module
     public Linear DownProj { get; }
 
     /// <summary>Applies the block.</summary>
-    public Tensor Forward(Tensor x) => DownProj.Forward(GateProj.Forward(x).Silu() * UpProj.Forward(x));
+    public Tensor Forward(Tensor x) => DownProj.Forward(Tensor.FusedSwiGlu(GateProj.Forward(x), UpProj.Forward(x)));
 }
 
 /// <summary>

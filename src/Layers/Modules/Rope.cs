@@ -26,9 +26,19 @@ public static class Rope
 
     /// <summary>
     /// Rotates x [..., P, d] (P positions, last dim the head dim) with tables [P, d/2].
-    /// Differentiable in x: y0 = x0·cos − x1·sin, y1 = x0·sin + x1·cos.
+    /// Differentiable in x: y0 = x0·cos − x1·sin, y1 = x0·sin + x1·cos. CPU float tensors take the fused op
+    /// (FusedRope.cs); everything else, and tables that require grad, the composed path.
     /// </summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(cos);
+        ArgumentNullException.ThrowIfNull(sin);
+        return FusedRope.Applies(x, cos, sin) ? FusedRope.Apply(x, cos, sin) : ApplyComposed(x, cos, sin);
+    }
+
+    /// <summary>The composed path of <see cref="Apply"/> from differentiable primitives: the oracle of the fused op.</summary>
+    internal static Tensor ApplyComposed(Tensor x, Tensor cos, Tensor sin)
     {
         ArgumentNullException.ThrowIfNull(x);
         int d = x.Shape[^1];

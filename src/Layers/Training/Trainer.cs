@@ -192,7 +192,7 @@ public sealed class Trainer
             {
                 var batch = _train.NextBatch(Options.BatchSize);
                 var logits = _model.Forward(batch.InputsTensor(_device));
-                var loss = Tensor.CrossEntropy(logits, batch.LabelsTensor(_device));
+                var loss = Tensor.FusedCrossEntropy(logits, batch.LabelsTensor(_device));
                 (Options.GradAccum == 1 ? loss : loss * (1.0 / Options.GradAccum)).Backward();
                 lossSum += loss.Item();
             }

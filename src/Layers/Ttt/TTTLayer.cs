@@ -135,10 +135,21 @@ public sealed class TTTLayer : Module
     {
         int b = x.Shape[0], t = x.Shape[1];
         Tensor Heads4(Tensor y) => y.Reshape(b, t, Heads, HeadDim).Permute(0, 2, 1, 3);
+        var (cos, sin) = RopeTables(t, offset, x.DType, x.Device);
+        return (Rope.Apply(Heads4(p.Q), cos, sin), Rope.Apply(Heads4(p.K), cos, sin), Heads4(p.V));
+    }
+
+    private (int T, long Offset, DType DType, Device Device, Tensor Cos, Tensor Sin)? _ropeTables;
+
+    /// <summary>RoPE tables [t, d/2] for positions (offset + i) mod K, kept for the next call of the same length.</summary>
+    private (Tensor Cos, Tensor Sin) RopeTables(int t, long offset, DType dtype, Device device)
+    {
+        if (_ropeTables is { } c && c.T == t && c.Offset % K == offset % K && c.DType == dtype && c.Device == device) return (c.Cos, c.Sin);
         var positions = new long[t];
         for (int i = 0; i < t; i++) positions[i] = (offset + i) % K;
-        var (cos, sin) = Rope.Tables(positions, HeadDim, Config.RopeTheta, x.DType, x.Device);
-        return (Rope.Apply(Heads4(p.Q), cos, sin), Rope.Apply(Heads4(p.K), cos, sin), Heads4(p.V));
+        var (cos, sin) = Rope.Tables(positions, HeadDim, Config.RopeTheta, dtype, device);
+        _ropeTables = (t, offset, dtype, device, cos, sin);
+        return (cos, sin);
     }
 
     /// <summary>η_base·σ(x·θ_lr + β_lr)/d per head and token: [B, H, T] (spec §1.6).</summary>

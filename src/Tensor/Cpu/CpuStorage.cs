@@ -56,13 +56,32 @@ public sealed class CpuStorage : Storage
     private static unsafe CpuStorage Create<T>(long length, bool zero) where T : unmanaged
     {
         int pad = AlignBytes / sizeof(T);
-        var array = zero
-            ? GC.AllocateArray<T>((int)length + pad, pinned: true)
-            : GC.AllocateUninitializedArray<T>((int)length + pad, pinned: true);
+        bool pooled = CpuBufferPool.Pools(length + pad, sizeof(T));
+        T[]? array = null;
+        int arrayLength = (int)length + pad;
+        if (pooled)
+        {
+            arrayLength = CpuBufferPool.SizeClass(length + pad);
+            array = CpuBufferPool.Rent<T>(arrayLength);
+        }
+        bool reused = array is not null;
+        array ??= zero
+            ? GC.AllocateArray<T>(arrayLength, pinned: true)
+            : GC.AllocateUninitializedArray<T>(arrayLength, pinned: true);
         nint address = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
         int misalign = (int)(address % AlignBytes);
         int start = misalign == 0 ? 0 : (AlignBytes - misalign) / sizeof(T);
-        return new CpuStorage(DTypes.Of<T>(), length, array, start);
+        var storage = new CpuStorage(DTypes.Of<T>(), length, array, start);
+        if (reused && zero) storage.Span<T>().Clear();
+        // Only pooled storages hand their array back from the finalizer; the rest need no finalization.
+        if (!pooled) GC.SuppressFinalize(storage);
+        return storage;
+    }
+
+    /// <summary>Gives a pooled array back to <see cref="CpuBufferPool"/> once no tensor can reach this storage.</summary>
+    ~CpuStorage()
+    {
+        CpuBufferPool.Return(_array, DType.SizeOf());
     }
 
     /// <summary>A reference to element 0 (typed; <typeparamref name="T"/> must match the dtype).</summary>

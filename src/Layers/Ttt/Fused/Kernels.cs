@@ -96,10 +96,11 @@ internal static unsafe class Kernels
         io.GradOut = Ptr<T>(grad);
         io.GradState = Blocks<T>(grad, shape.OutputLength, shape.StateShapes);
         int b = shape.B, h = shape.H, t = shape.T, d = shape.D, k = shape.K;
-        var dq = Tensor.Empty([b, h, t, d], shape.DType);
-        var dk = Tensor.Empty([b, h, t, d], shape.DType);
-        var dv = Tensor.Empty([b, h, t, d], shape.DType);
-        var dlr = Tensor.Empty([b, h, t], shape.DType);
+        // Laid out [B, T, H, d] and [B, T, H] (ScanIo.TokenRow), returned as [B, H, T, d] and [B, H, T] views.
+        var dq = Tensor.Empty([b, t, h, d], shape.DType);
+        var dk = Tensor.Empty([b, t, h, d], shape.DType);
+        var dv = Tensor.Empty([b, t, h, d], shape.DType);
+        var dlr = Tensor.Empty([b, t, h], shape.DType);
         var dTheta = shape.StateShapes.Select(s => Tensor.Empty(s, shape.DType)).ToArray();
         keep.AddRange([dq, dk, dv, dlr, .. dTheta]);
         io.GradQ = Ptr<T>(dq);
@@ -131,7 +132,7 @@ internal static unsafe class Kernels
         var thetaGrads = shape.ThetaBatched ? dTheta : dTheta.Select(g => g.Sum(0)).ToArray();
         return
         [
-            .. thetaGrads, dq, dk, dv, dlr,
+            .. thetaGrads, dq.Permute(0, 2, 1, 3), dk.Permute(0, 2, 1, 3), dv.Permute(0, 2, 1, 3), dlr.Permute(0, 2, 1),
             Tensor.FromArray(tau).To(shape.DType),
             Tensor.FromArray(gamma, [h, d]).To(shape.DType),
             Tensor.FromArray(beta, [h, d]).To(shape.DType),

@@ -71,7 +71,7 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
             for (int i = 0; i < kk; i++)
             {
                 StdOut[i] = RowOps<T, TV, S>.LayerNormOut(_zb + i * dp, _b, Gamma, Beta, Q + i * dp, Mask, dp, d, _xhb + i * dp, Row);
-                if (writeOut) Util.Copy(io.Out + (((long)b * io.H + h) * io.Len + t0 + i) * d, Row, d);
+                if (writeOut) Util.Copy(io.Out + io.TokenRow(b, h, t0 + i) * d, Row, d);
             }
         }
         if (update)

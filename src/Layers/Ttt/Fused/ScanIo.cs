@@ -43,7 +43,7 @@ internal sealed unsafe class ScanIo<T> where T : unmanaged
     public bool ExactGelu;
 
     // forward outputs
-    /// <summary>[B, H, T, d] contiguous.</summary>
+    /// <summary>[B, T, H, d] contiguous (see <see cref="TokenRow"/>).</summary>
     public T* Out;
     /// <summary>Final state, one contiguous [B, H, …] block per parameter (views of the packed output).</summary>
     public T*[] StateOut = [];
@@ -51,7 +51,7 @@ internal sealed unsafe class ScanIo<T> where T : unmanaged
     public T* Saved;
 
     // backward inputs/outputs
-    /// <summary>Gradient of the outputs [B, H, T, d] contiguous.</summary>
+    /// <summary>Gradient of the outputs [B, T, H, d] contiguous.</summary>
     public T* GradOut;
     /// <summary>Gradient of the final state, one contiguous [B, H, …] block per parameter.</summary>
     public T*[] GradState = [];
@@ -60,6 +60,14 @@ internal sealed unsafe class ScanIo<T> where T : unmanaged
     public T*[] GradTheta = [];
     /// <summary>Per (b, h): dτ [B·H, K], dγ and dβ [B·H, d], accumulated in double and reduced by the caller.</summary>
     public double[] GradTau = [], GradGamma = [], GradBeta = [];
+
+    /// <summary>
+    /// Index of row (b, h, t) of the output, its gradient and the gradients of Q, K, V (times d), and of element
+    /// (b, h, t) of the lr gradient: these are laid out [B, T, H, d] (and [B, T, H]), the memory order of the
+    /// projections they come from and go back to, so that merging or splitting heads around the op copies nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long TokenRow(int b, int h, int t) => ((long)b * Len + t) * H + h;
 
     /// <summary>Number of mini-batches including the remainder: ⌈T/K⌉.</summary>
     public int MiniBatches => (Len + K - 1) / K;

@@ -183,11 +183,10 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         if (!Sse.IsSupported || t0 < 0 || t0 >= io.Len) return;
         int kk = Math.Min(io.K, io.Len - t0);
         int bytes = D * sizeof(T);
-        long rowBase = ((long)b * io.H + h) * io.Len + t0;
         for (int i = 0; i < kk; i++)
         {
             byte* q = (byte*)io.Q.Row(b, h, t0 + i), k = (byte*)io.Kx.Row(b, h, t0 + i), v = (byte*)io.V.Row(b, h, t0 + i);
-            byte* g = gradOut ? (byte*)(io.GradOut + (rowBase + i) * D) : null;
+            byte* g = gradOut ? (byte*)(io.GradOut + io.TokenRow(b, h, t0 + i) * D) : null;
             for (int o = 0; o < bytes; o += 64)
             {
                 Sse.Prefetch0(q + o);
@@ -330,8 +329,7 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void LoadGradOut(int b, int h, int t0, int kk)
     {
-        long rowBase = ((long)b * Io.H + h) * Io.Len + t0;
-        for (int i = 0; i < kk; i++) Util.Copy(DQ + i * Dp, Io.GradOut + (rowBase + i) * D, D);
+        for (int i = 0; i < kk; i++) Util.Copy(DQ + i * Dp, Io.GradOut + Io.TokenRow(b, h, t0 + i) * D, D);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -339,15 +337,14 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
     {
         var io = Io;
         int d = D, dp = Dp;
-        long rowBase = ((long)b * io.H + h) * io.Len + t0;
         // The gradient tensors are written once and not read by this op again: streaming stores.
         for (int i = 0; i < kk; i++)
         {
-            long o = (rowBase + i) * d;
+            long row = io.TokenRow(b, h, t0 + i), o = row * d;
             Util.CopyStreaming(io.GradQ + o, DQ + i * dp, d, fence: false);
             Util.CopyStreaming(io.GradK + o, DX + i * dp, d, fence: false);
             Util.CopyStreaming(io.GradV + o, DT + i * dp, d, fence: false);
-            io.GradLr[rowBase + i] = Num.Of<T>(DLr[i]);
+            io.GradLr[row] = Num.Of<T>(DLr[i]);
         }
         if (Sse.IsSupported) Sse.StoreFence();
         int item = b * io.H + h;

@@ -142,7 +142,8 @@ internal static class TttFused
 
     private static (Tensor Output, Tensor[] State) Unpack(ScanShape shape, Tensor flat)
     {
-        var output = flat.Narrow(0, 0, checked((int)shape.OutputLength)).Reshape(shape.B, shape.H, shape.T, shape.D);
+        // The kernels write the output [B, T, H, d] (ScanIo.TokenRow): returned as a [B, H, T, d] view.
+        var output = flat.Narrow(0, 0, checked((int)shape.OutputLength)).Reshape(shape.B, shape.T, shape.H, shape.D).Permute(0, 2, 1, 3);
         var state = new Tensor[shape.StateShapes.Length];
         long offset = shape.OutputLength;
         for (int i = 0; i < state.Length; i++)
@@ -233,7 +234,7 @@ internal static class TttFused
         {
             Tensor[] replay = originals.Select((t, i) => _requiresGrad[i] ? t.Alias() : t.Detach()).ToArray();
             var outputs = Composed(_shape.Inner, replay);
-            var shapes = new[] { new[] { _shape.B, _shape.H, _shape.T, _shape.D } }.Concat(_shape.StateShapes).ToArray();
+            var shapes = new[] { new[] { _shape.B, _shape.T, _shape.H, _shape.D } }.Concat(_shape.StateShapes).ToArray();
             var differentiable = new List<Tensor>();
             var gradOutputs = new List<Tensor?>();
             long offset = 0;
@@ -243,7 +244,8 @@ internal static class TttFused
                 if (outputs[i].RequiresGrad)
                 {
                     differentiable.Add(outputs[i]);
-                    gradOutputs.Add(grad.Narrow(0, (int)offset, n).Reshape(shapes[i]));
+                    var g = grad.Narrow(0, (int)offset, n).Reshape(shapes[i]);
+                    gradOutputs.Add(i == 0 ? g.Permute(0, 2, 1, 3) : g);   // the output block is [B, T, H, d]
                 }
                 offset += n;
             }
