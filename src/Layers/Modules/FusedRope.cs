@@ -23,6 +23,10 @@ internal static class FusedRope
         && cos.Shape[1] * 2 == x.Shape[^1] && sin.Shape[1] * 2 == x.Shape[^1];
 
     /// <summary>y = rotate(x) by the angles of the tables (sign +1) or their negatives (sign −1).</summary>
+    /// <param name="x">The input [..., P, d] (any strides).</param>
+    /// <param name="cos">Cosines of the angles [P, d/2].</param>
+    /// <param name="sin">Sines of the angles [P, d/2].</param>
+    /// <param name="sign">+1 rotates by the angles, −1 by their negatives (the inverse rotation).</param>
     /// <param name="order">The memory order of the result, dims from outermost (default: x's own).</param>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin, int sign = 1, int[]? order = null)
     {
