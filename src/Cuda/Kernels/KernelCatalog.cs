@@ -171,6 +171,24 @@ public static class KernelCatalog
     public static readonly DTypeKernels AdamW = new("adamw", "adamw", Floats,
         [Pointer, Pointer, Pointer, Pointer, Int64, Float64, Float64, Float64, Float64, Float64, Float64, Float64]);
 
+    // ---------------------------------------------------------------- attention.cu (fused)
+
+    private static readonly KernelParamKind[] AttentionOperand = [Pointer, Int64, Int64, Int64];
+
+    /// <summary>attn_fwd_T(q, qs…, k, ks…, v, vs…, o, lse, heads, tq, tk, dim, causal, scale); operands are (pointer, batch, head, time strides).</summary>
+    public static readonly DTypeKernels AttentionForward = new("attention", "attn_fwd", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, Int64, Int64, Int64, Int64, Int32, Float64]);
+
+    /// <summary>attn_bwd_dq_T(q…, k…, v…, o, lse, dout…, dq, dvec, heads, tq, tk, dim, causal, scale).</summary>
+    public static readonly DTypeKernels AttentionBackwardQuery = new("attention", "attn_bwd_dq", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, .. AttentionOperand, Pointer, Pointer,
+         Int64, Int64, Int64, Int64, Int32, Float64]);
+
+    /// <summary>attn_bwd_dkdv_T(q…, k…, v…, lse, dvec, dout…, dk, dv, heads, tq, tk, dim, causal, scale).</summary>
+    public static readonly DTypeKernels AttentionBackwardKeyValue = new("attention", "attn_bwd_dkdv", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, .. AttentionOperand, Pointer, Pointer,
+         Int64, Int64, Int64, Int64, Int32, Float64]);
+
     /// <summary>Every kernel spec above (what the embedded PTX must contain).</summary>
     public static IReadOnlyList<KernelSpec> All { get; } =
     [
@@ -181,6 +199,7 @@ public static class KernelCatalog
             LayerNormForward, LayerNormBackward, LayerNormBackwardParams, RmsNormForward, RmsNormBackward, RmsNormBackwardParams,
             CrossEntropyForward, CrossEntropyBackward, EmbeddingForward, EmbeddingBackward,
             Conv1dForward, Conv1dBackwardInput, Conv1dBackwardWeight, Rope, AdamW,
+            AttentionForward, AttentionBackwardQuery, AttentionBackwardKeyValue,
         }.SelectMany(k => k.All),
         .. s_copy.Values,
         FillF32, FillF64, FillI64, CastBf16,

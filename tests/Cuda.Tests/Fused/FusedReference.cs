@@ -222,4 +222,78 @@ internal static class FusedReference
             p[i] -= lr * (m[i] / bc1) / (Math.Sqrt(v[i] / bc2) + eps);
         }
     }
+
+    /// <summary>
+    /// Softmax attention per (batch, head) on dense q [B, H, Tq, d], k and v [B, H, Tk, d] (flattened): o and the row
+    /// log-sum-exp of scale·q·kᵀ; with <paramref name="causal"/> query i sees keys j ≤ i + Tk − Tq.
+    /// </summary>
+    public static (double[] O, double[] Lse) Attention(double[] q, double[] k, double[] v, int bh, int tq, int tk, int d, bool causal, double scale)
+    {
+        var o = new double[bh * tq * d];
+        var lse = new double[bh * tq];
+        for (int x = 0; x < bh; x++)
+            for (int i = 0; i < tq; i++)
+            {
+                var p = Probabilities(q, k, x, i, tq, tk, d, causal, scale, out double l);
+                lse[x * tq + i] = l;
+                for (int j = 0; j < tk; j++)
+                    for (int c = 0; c < d; c++) o[(x * tq + i) * d + c] += p[j] * v[(x * tk + j) * d + c];
+            }
+        return (o, lse);
+    }
+
+    /// <summary>dq, dk, dv of <see cref="Attention"/> for the output gradient g: dv = Pᵀg, dS = P ⊙ (g·vᵀ − rowsum(g ⊙ o)), dq = scale·dS·k, dk = scale·dSᵀ·q.</summary>
+    public static (double[] Dq, double[] Dk, double[] Dv) AttentionBackward(double[] q, double[] k, double[] v, double[] g, int bh, int tq, int tk,
+        int d, bool causal, double scale)
+    {
+        var (o, _) = Attention(q, k, v, bh, tq, tk, d, causal, scale);
+        var dq = new double[q.Length];
+        var dk = new double[k.Length];
+        var dv = new double[v.Length];
+        for (int x = 0; x < bh; x++)
+            for (int i = 0; i < tq; i++)
+            {
+                var p = Probabilities(q, k, x, i, tq, tk, d, causal, scale, out _);
+                double di = 0;
+                for (int c = 0; c < d; c++) di += g[(x * tq + i) * d + c] * o[(x * tq + i) * d + c];
+                for (int j = 0; j < tk; j++)
+                {
+                    if (p[j] == 0) continue;
+                    double dp = 0;
+                    for (int c = 0; c < d; c++) dp += g[(x * tq + i) * d + c] * v[(x * tk + j) * d + c];
+                    double ds = p[j] * (dp - di) * scale;
+                    for (int c = 0; c < d; c++)
+                    {
+                        dv[(x * tk + j) * d + c] += p[j] * g[(x * tq + i) * d + c];
+                        dq[(x * tq + i) * d + c] += ds * k[(x * tk + j) * d + c];
+                        dk[(x * tk + j) * d + c] += ds * q[(x * tq + i) * d + c];
+                    }
+                }
+            }
+        return (dq, dk, dv);
+    }
+
+    private static double[] Probabilities(double[] q, double[] k, int x, int i, int tq, int tk, int d, bool causal, double scale, out double lse)
+    {
+        var s = new double[tk];
+        double m = double.NegativeInfinity;
+        for (int j = 0; j < tk; j++)
+        {
+            if (causal && j > i + tk - tq)
+            {
+                s[j] = double.NegativeInfinity;
+                continue;
+            }
+            double acc = 0;
+            for (int c = 0; c < d; c++) acc += q[(x * tq + i) * d + c] * k[(x * tk + j) * d + c];
+            s[j] = scale * acc;
+            m = Math.Max(m, s[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < tk; j++) sum += s[j] == double.NegativeInfinity ? 0 : Math.Exp(s[j] - m);
+        lse = m + Math.Log(sum);
+        var p = new double[tk];
+        for (int j = 0; j < tk; j++) p[j] = s[j] == double.NegativeInfinity ? 0 : Math.Exp(s[j] - m) / sum;
+        return p;
+    }
 }
