@@ -54,21 +54,26 @@ public enum TttDualKind
 /// <summary>
 /// The dual-form scan of TTT-Linear / TTT-MLP over a whole sequence (see Ttt.Models.TttFused): ⌊T/K⌋ mini-batches of
 /// K tokens and a remainder that uses τ[:T mod K]. θ₀ tensors are [B, H, …] (dense, already expanded over the batch);
-/// q, k, v [B, H, T, d]; lr [B, H, T]; τ [K]; γ, β [H, d].
+/// q, k, v [B, H, T, d]; lr [B, H, T]; τ [K]; γ, β [H, d]. The op's one output is a flat tensor
+/// [output [B, H, T, d] | final state, [B, H, …] per parameter] (how Ttt.Models.TttFused returns several outputs
+/// from one graph node).
 /// </summary>
 public interface ITttDualKernels
 {
     /// <summary>Whether the kernels handle this inner model, dtype, head dim and mini-batch size.</summary>
     bool SupportsTttDual(TttDualKind kind, DType dtype, int headDim, int miniBatch);
 
-    /// <summary>The outputs q + LN(z̄) [B, H, T, d] and the final state, [B, H, …] per parameter.</summary>
-    (Tensor Output, Tensor[] State) TttDualForward(TttDualKind kind, IReadOnlyList<Tensor> theta0, Tensor q, Tensor k, Tensor v,
-        Tensor lr, Tensor tau, Tensor gamma, Tensor beta);
+    /// <summary>
+    /// Writes the outputs q + LN(z̄) and the final state into <paramref name="flat"/>; returns the states at every
+    /// mini-batch start (what the backward needs) when <paramref name="saveStates"/>, else null.
+    /// </summary>
+    Tensor? TttDualForward(TttDualKind kind, IReadOnlyList<Tensor> theta0, Tensor q, Tensor k, Tensor v, Tensor lr, Tensor tau,
+        Tensor gamma, Tensor beta, Tensor flat, bool saveStates);
 
     /// <summary>
-    /// Gradients of every input, in the order θ₀…, q, k, v, lr, τ, γ, β (θ₀ gradients [B, H, …]), for the gradients of
-    /// the output and of the final state (a null state gradient means zero).
+    /// Gradients of every input, in the order θ₀… ([B, H, …]), q, k, v, lr, τ, γ, β, for the gradient
+    /// <paramref name="dFlat"/> of the flat output, given the states the forward saved.
     /// </summary>
-    Tensor[] TttDualBackward(TttDualKind kind, IReadOnlyList<Tensor> theta0, Tensor q, Tensor k, Tensor v, Tensor lr, Tensor tau,
-        Tensor gamma, Tensor beta, Tensor dOutput, IReadOnlyList<Tensor?> dState);
+    Tensor[] TttDualBackward(TttDualKind kind, Tensor q, Tensor k, Tensor v, Tensor lr, Tensor tau, Tensor gamma, Tensor beta,
+        Tensor savedStates, Tensor dFlat);
 }

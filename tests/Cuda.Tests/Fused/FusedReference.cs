@@ -296,4 +296,105 @@ internal static class FusedReference
         for (int j = 0; j < tk; j++) p[j] = s[j] == double.NegativeInfinity ? 0 : Math.Exp(s[j] - m) / sum;
         return p;
     }
+
+    /// <summary>
+    /// The Mamba-1 selective scan (ptx/mamba_scan.cu) on dense u, Δ [B, L, E]; A [E, N]; B, C [B, L, N]; D [E]:
+    /// h_t = exp(Δ_t·A) ⊙ h_{t−1} + Δ_t·u_t·B_t, y_t = C_t·h_t + D·u_t. Returns y [B, L, E] and h_L [B, E, N].
+    /// </summary>
+    public static (double[] Y, double[] Last) SelectiveScan(double[] u, double[] delta, double[] a, double[] b, double[] c, double[] d,
+        int batch, int len, int ch, int states)
+    {
+        var y = new double[batch * len * ch];
+        var last = new double[batch * ch * states];
+        for (int bi = 0; bi < batch; bi++)
+            for (int e = 0; e < ch; e++)
+            {
+                var h = new double[states];
+                for (int t = 0; t < len; t++)
+                {
+                    int r = bi * len + t;
+                    double dt = delta[r * ch + e], uu = u[r * ch + e], acc = 0;
+                    for (int n = 0; n < states; n++)
+                    {
+                        h[n] = Math.Exp(dt * a[e * states + n]) * h[n] + dt * uu * b[r * states + n];
+                        acc += c[r * states + n] * h[n];
+                    }
+                    y[r * ch + e] = acc + d[e] * uu;
+                }
+                Array.Copy(h, 0, last, (bi * ch + e) * states, states);
+            }
+        return (y, last);
+    }
+
+    /// <summary>du, dΔ, dA, dB, dC, dD of <see cref="SelectiveScan"/> for the output gradient dy (reverse-time recurrence
+    /// over stored states).</summary>
+    public static double[][] SelectiveScanBackward(double[] u, double[] delta, double[] a, double[] b, double[] c, double[] d, double[] dy,
+        int batch, int len, int ch, int states)
+    {
+        var du = new double[u.Length];
+        var dDelta = new double[u.Length];
+        var dA = new double[a.Length];
+        var dB = new double[b.Length];
+        var dC = new double[c.Length];
+        var dD = new double[d.Length];
+        for (int bi = 0; bi < batch; bi++)
+            for (int e = 0; e < ch; e++)
+            {
+                var hs = new double[len + 1, states]; // hs[t + 1] = h_t, hs[0] = 0
+                for (int t = 0; t < len; t++)
+                {
+                    int r = bi * len + t;
+                    for (int n = 0; n < states; n++)
+                        hs[t + 1, n] = Math.Exp(delta[r * ch + e] * a[e * states + n]) * hs[t, n] + delta[r * ch + e] * u[r * ch + e] * b[r * states + n];
+                }
+                var dh = new double[states];
+                for (int t = len - 1; t >= 0; t--)
+                {
+                    int r = bi * len + t;
+                    double dt = delta[r * ch + e], uu = u[r * ch + e], g = dy[r * ch + e];
+                    du[r * ch + e] += g * d[e];
+                    dD[e] += g * uu;
+                    for (int n = 0; n < states; n++)
+                    {
+                        double an = a[e * states + n], decay = Math.Exp(dt * an), hp = hs[t, n];
+                        dh[n] += g * c[r * states + n];
+                        dC[r * states + n] += g * hs[t + 1, n];
+                        dB[r * states + n] += dh[n] * dt * uu;
+                        dDelta[r * ch + e] += dh[n] * (an * decay * hp + uu * b[r * states + n]);
+                        du[r * ch + e] += dh[n] * dt * b[r * states + n];
+                        dA[e * states + n] += dh[n] * dt * decay * hp;
+                        dh[n] *= decay;
+                    }
+                }
+            }
+        return [du, dDelta, dA, dB, dC, dD];
+    }
+
+    /// <summary>
+    /// The TTT dual-form scan (ptx/ttt_dual.cu) composed from the inner model's analytic mini-batch
+    /// (<see cref="Ttt.Models.InnerModel.DualMiniBatch"/>, float64 on the CPU, ⌊T/K⌋ mini-batches and a remainder with
+    /// τ[:T mod K]) and differentiated by autograd: returns [output, final state…] and the gradients of
+    /// Σᵢ Σ(outputᵢ ⊙ weightsᵢ) with respect to θ₀…, q, k, v, lr, τ, γ, β. θ₀ are [B, H, …].
+    /// </summary>
+    public static (Tensor[] Outputs, Tensor[] Grads) TttDualScan(Ttt.Models.InnerModel inner, Tensor[] inputs, Tensor[] weights)
+    {
+        var leaves = inputs.Select(t => t.To(DType.Float64).To(Device.Cpu).Detach().RequireGrad()).ToArray();
+        int s = leaves.Length - 7;
+        var (q, k, v, lr, tau, gamma, beta) = (leaves[s], leaves[s + 1], leaves[s + 2], leaves[s + 3], leaves[s + 4], leaves[s + 5], leaves[s + 6]);
+        int t = q.Shape[2], kLen = tau.Shape[0];
+        IReadOnlyList<Tensor> state = leaves[..s];
+        var outputs = new List<Tensor>();
+        for (int start = 0; start < t; start += kLen)
+        {
+            int len = Math.Min(kLen, t - start);
+            var tauM = tau.Narrow(0, 0, len);
+            var eta = tauM.Reshape(1, 1, len, 1) * lr.Narrow(2, start, len).Unsqueeze(2);
+            var (o, st) = inner.DualMiniBatch(state, q.Narrow(2, start, len), k.Narrow(2, start, len), v.Narrow(2, start, len), eta, gamma, beta)!.Value;
+            outputs.Add(o);
+            state = st;
+        }
+        Tensor[] all = [Tensor.Cat(outputs, 2), .. state];
+        var loss = all.Select((o, i) => (o * weights[i].To(DType.Float64).To(Device.Cpu)).Sum()).Aggregate((a, b) => a + b);
+        return (all.Select(o => o.Detach()).ToArray(), Autograd.Grad([loss], leaves));
+    }
 }
