@@ -109,4 +109,33 @@ public sealed class FusedTttDualTests
                 Close.Check(c[i], g[i].To(Device.Cpu), $"ttt fused scan {kind} second order {second} output {i}", 1e-9, 1e-8);
         }
     }
+
+    [Theory]
+    [InlineData("linear")]
+    [InlineData("mlp")]
+    public void A_ttt_layer_on_the_gpu_matches_the_cpu(string inner)
+    {
+        Gpu.Require();
+        // T = 10 with K = 4: two full mini-batches and a remainder; the GPU layer routes its scan to ptx/ttt_dual.cu.
+        var config = new TTTConfig { HiddenSize = 16, NumAttentionHeads = 2, MiniBatchSize = 4, TttLayerType = inner, TttBaseLr = inner == "mlp" ? 0.1 : 1.0 };
+        var cpu = new TTTLayer(config, new Generator(5), dtype: DType.Float64);
+        var gpu = new TTTLayer(config, new Generator(5), dtype: DType.Float64);
+        gpu.To(Gpu.Device);
+        Assert.True(TttFused.Applies(gpu.Inner, gpu.Mode, Tensor.Zeros([2, 2, 10, 8], DType.Float64, Gpu.Device), config.MiniBatchSize));
+        var x = Tensor.Rand([2, 10, 16], new Generator(6), DType.Float64, -1, 1);
+        var w = Tensor.Rand([2, 10, 16], new Generator(7), DType.Float64, -1, 1);
+        Tensor[] Run(TTTLayer layer, Device device)
+        {
+            var xi = x.To(device).RequireGrad();
+            var y = layer.Forward(xi);
+            var parameters = layer.Parameters().ToArray();
+            var g = Autograd.Grad([(y * w.To(device)).Sum()], [xi, .. parameters]);
+            return [y, .. g];
+        }
+        var c = Run(cpu, Device.Cpu);
+        var g = Run(gpu, Gpu.Device);
+        Assert.Equal(c.Length, g.Length);
+        for (int i = 0; i < c.Length; i++)
+            Close.Check(c[i], g[i].To(Device.Cpu), $"ttt-{inner} layer output/gradient {i}", 1e-9, 1e-8);
+    }
 }
