@@ -138,4 +138,22 @@ public sealed class FusedTttDualTests
         for (int i = 0; i < c.Length; i++)
             Close.Check(c[i], g[i].To(Device.Cpu), $"ttt-{inner} layer output/gradient {i}", 1e-9, 1e-8);
     }
+
+    [Fact]
+    public void Beyond_the_kernels_limits_the_op_takes_the_composed_path_on_the_gpu()
+    {
+        Gpu.Require();
+        const int D = FusedTttDual.MaxHeadDim + 8, K = 2, T = 3, H = 1;
+        var inner = new LinearInner();
+        Assert.False(FusedTttDual.Supports(TttDualKind.Linear, DType.Float64, D, K));
+        Assert.False(TttFused.Applies(inner, InnerLoopMode.Dual, Tensor.Zeros([1, H, T, D], DType.Float64, Gpu.Device), K));
+        Assert.True(TttFused.Applies(inner, InnerLoopMode.Dual, Tensor.Zeros([1, H, T, D], DType.Float64), K)); // the CPU kernel has no such limit
+        var x = Inputs(TttDualKind.Linear, 1, H, T, D, K, 90);
+        int s = x.Length - 7;
+        var cpu = TttFused.Scan(inner, x[..s], x[s], x[s + 1], x[s + 2], x[s + 3], x[s + 4], x[s + 5], x[s + 6]);
+        var g = x.Select(t => t.To(Gpu.Device)).ToArray();
+        var gpu = TttFused.Scan(inner, g[..s], g[s], g[s + 1], g[s + 2], g[s + 3], g[s + 4], g[s + 5], g[s + 6]);
+        Close.Check(cpu.Output, gpu.Output.To(Device.Cpu), "output beyond the limits", 1e-10, 1e-9);
+        for (int i = 0; i < cpu.State.Length; i++) Close.Check(cpu.State[i], gpu.State[i].To(Device.Cpu), $"state {i} beyond the limits", 1e-10, 1e-9);
+    }
 }

@@ -8,7 +8,9 @@ namespace Ttt.Models;
 /// <summary>
 /// Fused CPU kernels for the dual-form scan of TTT-Linear and TTT-MLP (spec §1.7, §1.8, §1.10 with the remainder
 /// rule): one autograd op for a whole sequence scan with a hand-written backward (a reverse scan that recomputes
-/// each mini-batch from the states saved at mini-batch boundaries). The composed path
+/// each mini-batch from the states saved at mini-batch boundaries). On a device whose backend implements
+/// <see cref="ITttDualKernels"/> (CUDA: ptx/ttt_dual.cu, head dim ≤ 64, K ≤ 64) the same op runs that backend's
+/// kernels, with the same contract (including the composed second-order backward). The composed path
 /// (<see cref="InnerModel.DualMiniBatch"/> in a loop) stays the oracle; <see cref="Enabled"/> switches the
 /// routing in <see cref="TTTLayer"/> between the two.
 /// <para>
