@@ -2,8 +2,10 @@ namespace Ttt.Cuda.Tests.Fused;
 
 /// <summary>
 /// Plain-loop float64 implementations of the math of every fused kernel (ptx/layernorm.cu, cross_entropy.cu,
-/// embedding.cu, conv1d.cu, rope.cu, adamw.cu): the oracle the kernels are tested against. Arrays are row-major.
-/// These are themselves checked against autograd of the composite ops (FusedReferenceTests).
+/// embedding.cu, conv1d.cu, rope.cu, adamw.cu, attention.cu, mamba_scan.cu): the oracle the kernels are tested against.
+/// Arrays are row-major. These are themselves checked against autograd of the composite ops (FusedReferenceTests).
+/// For ttt_dual.cu the oracle is the composed analytic dual form in float64, differentiated by autograd
+/// (<see cref="TttDualScan"/>), whose equality with the autograd inner loop the layer tests check.
 /// </summary>
 internal static class FusedReference
 {
