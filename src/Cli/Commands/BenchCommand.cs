@@ -326,7 +326,7 @@ public static class BenchCommand
         var row = new BenchRow($"decode ttt-linear {size}").With("hidden", model.Parameters().First().Shape[1]).With("threads", ctx.Threads);
         row.MedianMs = ms;
         row.Extra["gb_per_s"] = gbps;
-        if (ctx.OnGpu) row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights on {ctx.Device} (one token: launch-bound)");
+        if (ctx.OnGpu) row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights on {ctx.Device}");
         else
         {
             row.Share = (100 * gbps / bandwidth, "copy bandwidth");
