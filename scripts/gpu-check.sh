@@ -2,8 +2,9 @@
 # Builds the GPU check bundle: the CUDA test project and the `ttt` command, each published self-contained for
 # linux-x64 (the GPU machine has no dotnet) and trimmed (TrimMode=partial: only the framework is trimmed; xunit,
 # FsCheck, ScottPlot and Ttt keep their reflection; their trim-analysis warnings are therefore suppressed for this
-# publish), packed as gpu-bundle/tests.tar.gz and gpu-bundle/ttt.tar.gz, plus gpu-bundle/run.sh that runs the tests
-# and then `ttt bench --device cuda` there.
+# publish; trimming would also switch off reflection-based JSON, which `ttt` uses for configs and run logs, so it is
+# switched back on), packed as gpu-bundle/tests.tar.gz and gpu-bundle/ttt.tar.gz, plus gpu-bundle/run.sh that runs
+# the tests and then `ttt bench --device cuda` there.
 #
 #   scripts/gpu-check.sh            build gpu-bundle/ (git-ignored), check its size (< 60 MiB), and run the
 #                                   packed test executable here once (GPU tests must show as skipped)
@@ -31,6 +32,7 @@ tar -C "$stage" -czf "$bundle/tests.tar.gz" tests
 dotnet publish src/Cli/Ttt.Cli.csproj -c Release -r linux-x64 --self-contained \
     -p:PublishTrimmed=true -p:TrimMode=partial -p:SatelliteResourceLanguages=en -p:InvariantGlobalization=true \
     -p:DebugType=none -p:SuppressTrimAnalysisWarnings=true -p:PackAsTool=false \
+    -p:JsonSerializerIsReflectionEnabledByDefault=true \
     -o "$stage/ttt" -v quiet -nologo
 tar -C "$stage" -czf "$bundle/ttt.tar.gz" ttt
 unpacked=$(du -sbc "$stage/tests" "$stage/ttt" | tail -n 1 | cut -f1)
