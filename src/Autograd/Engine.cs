@@ -2,7 +2,7 @@ namespace Ttt;
 
 /// <summary>
 /// Reverse-mode automatic differentiation over the graph that ops record. Gradients can be accumulated into
-/// leaves (<see cref="Backward"/>) or returned (<see cref="Grad"/>); with <c>createGraph: true</c> the backward
+/// leaves (<see cref="Backward(Tensor, Tensor?, bool, bool?)"/>) or returned (<see cref="Grad(Tensor, Tensor, Tensor?, bool, bool?)"/>); with <c>createGraph: true</c> the backward
 /// pass itself is recorded, so the returned gradients can be differentiated again, to any order.
 /// The traversal is iterative (no recursion), so graphs of any depth work.
 /// </summary>

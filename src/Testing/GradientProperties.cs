@@ -6,7 +6,7 @@ namespace Ttt.Testing;
 /// <summary>
 /// Gradient checks packaged as FsCheck properties, so a user tests their own op in a few lines:
 /// <code>
-/// GradientProperties.FirstOrder(TensorGen.Case(1, 3), xs => MyOp(xs[0])).QuickCheckThrowOnFailure();
+/// Check.QuickThrowOnFailure(GradientProperties.FirstOrder(TensorGen.Case(1, 3), xs => MyOp(xs[0])));
 /// </code>
 /// Each case is built in float64; the property fails with the check's report (errors and worst element).
 /// </summary>

@@ -28,7 +28,7 @@ public sealed record RunSettings
     /// <summary>Element type of the weights.</summary>
     public string DType { get; init; } = "float32";
 
-    private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+    private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, AllowDuplicateProperties = false, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     /// <summary>The settings as JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, s_json);
@@ -38,14 +38,35 @@ public sealed record RunSettings
     {
         var path = Path.Combine(folder, "train_args.json");
         if (!File.Exists(path)) return null;
+        if (new FileInfo(path).Length > 1 << 20) throw new InvalidDataException($"{path}: too large for run settings");
+        RunSettings? settings;
         try
         {
-            return JsonSerializer.Deserialize<RunSettings>(File.ReadAllText(path), s_json);
+            settings = JsonSerializer.Deserialize<RunSettings>(File.ReadAllText(path), s_json);
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid run settings ({e.Message})", e);
         }
+        if (settings is null) throw new InvalidDataException($"{path}: expected a JSON object of run settings, got null");
+        settings.Validate(path);
+        return settings;
+    }
+
+    /// <summary>Checks that every field holds a value <c>ttt train</c> accepts; throws naming the file and the field.</summary>
+    public void Validate(string source)
+    {
+        void Check(bool ok, string field, object? value, string expected)
+        {
+            if (!ok) throw new InvalidDataException($"{source}: {field} must be {expected}, got {(value is null ? "null" : $"'{value}'")}");
+        }
+        Check(Model is not null && Models.ModelZoo.Kinds.Contains(Model), "model", Model, string.Join(", ", Models.ModelZoo.Kinds));
+        Check(Backbone is "mamba" or "transformer", "backbone", Backbone, "mamba or transformer");
+        Check(!string.IsNullOrWhiteSpace(Size), "size", Size, "a size preset or a config.json path");
+        Check(!string.IsNullOrWhiteSpace(Data), "data", Data, "markov, mqar or text:PATH");
+        Check(Tokenizer is "byte" or "gpt2", "tokenizer", Tokenizer, "byte or gpt2");
+        Check(SeqLen is >= 2 and <= 1 << 20, "seq_len", SeqLen, "in [2, 1048576]");
+        Check(DType is "float32" or "float64", "d_type", DType, "float32 or float64");
     }
 
     /// <summary>Data source options for these settings.</summary>

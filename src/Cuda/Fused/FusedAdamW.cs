@@ -7,7 +7,7 @@ namespace Ttt.Cuda.Fused;
 /// One fused AdamW step in place (ptx/adamw.cu) on a parameter, its gradient and its two moment buffers, all
 /// dense, of one shape and dtype, on one CUDA device.
 /// </summary>
-public static class FusedAdamW
+internal static class FusedAdamW
 {
     /// <summary>
     /// For step <paramref name="step"/> (1-based): p ← p − lr·λ·p; m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;

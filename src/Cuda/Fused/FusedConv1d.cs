@@ -7,7 +7,7 @@ namespace Ttt.Cuda.Fused;
 /// Fused causal depthwise conv1d over time (ptx/conv1d.cu): x [B, T, C], weight [C, 1, W], bias [C] or null;
 /// y[b, t, c] = bias[c] + Σₖ w[c, 0, k]·x[b, t − (W−1) + k, c]. The composite op is <see cref="Tensor.CausalConv1d"/>.
 /// </summary>
-public static class FusedConv1d
+internal static class FusedConv1d
 {
     /// <summary>The forward: y [B, T, C].</summary>
     public static Tensor Forward(Tensor x, Tensor weight, Tensor? bias)

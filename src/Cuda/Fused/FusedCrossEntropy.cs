@@ -8,7 +8,7 @@ namespace Ttt.Cuda.Fused;
 /// logits: [..., C]; targets: int64 [...] (rows = numel / C). The composite op is <see cref="Tensor.CrossEntropy"/>,
 /// whose mean equals Σ loss / (number of targets ≠ ignoreIndex).
 /// </summary>
-public static class FusedCrossEntropy
+internal static class FusedCrossEntropy
 {
     /// <summary>
     /// Per-row loss = logsumexp(logits) − logits[target] (0 where the target is <paramref name="ignoreIndex"/>) and

@@ -4,7 +4,7 @@ using static Ttt.Cuda.Fused.FusedCommon;
 namespace Ttt.Cuda.Fused;
 
 /// <summary>Fused embedding lookup (ptx/embedding.cu): ids int64 [...], table [V, D] → [..., D].</summary>
-public static class FusedEmbedding
+internal static class FusedEmbedding
 {
     /// <summary>y[..., :] = table[ids[...], :].</summary>
     /// <exception cref="IndexOutOfRangeException">An id outside [0, V).</exception>

@@ -8,7 +8,7 @@ namespace Ttt.Cuda.Fused;
 /// weight, bias: [D] or null; the forward returns the per-row statistics the backward needs.
 /// The same math composed from primitives is <see cref="Tensor.LayerNorm"/> / <see cref="Tensor.RmsNorm"/>.
 /// </summary>
-public static class FusedNorms
+internal static class FusedNorms
 {
     /// <summary>LayerNorm forward: y = (x − μ)·rstd·w + b, rstd = 1/√(σ² + eps) (biased variance).</summary>
     /// <returns>y with x's shape; mean and rstd of shape [rows].</returns>

@@ -8,7 +8,7 @@ namespace Ttt.Cuda.Fused;
 /// (x[2i], x[2i+1]); pair i at position p turns by p·θ^(−2i/d). The time dim is any dim before the last:
 /// [B, T, H, d] uses timeDim 1, [B, H, T, d] timeDim 2.
 /// </summary>
-public static class FusedRope
+internal static class FusedRope
 {
     /// <summary>
     /// Rotates <paramref name="x"/>; positions are 0…T−1, or the int64 <paramref name="positions"/> [T] when given.

@@ -18,7 +18,7 @@ public readonly record struct DevicePtr(ulong Address)
 /// double, <see cref="Kernels.Shape8"/> and <see cref="Kernels.Strides8"/>, so a launch reads like the C call.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct KernelArg
+internal struct KernelArg
 {
     // Fields (not properties) so that the launcher can hand the driver their addresses.
     internal KernelParamKind KindField;

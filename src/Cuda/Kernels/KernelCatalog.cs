@@ -7,7 +7,7 @@ using static KernelParamKind;
 /// C# launchers to the entry points in ptx/*.cu. A launch is checked against its spec at run time, and a CPU test
 /// parses the <c>.entry</c> signatures of the embedded PTX and compares them with <see cref="All"/>.
 /// </summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     private static readonly DType[] Floats = [DType.Float32, DType.Float64];
     private static readonly DType[] AllTypes = [DType.Float32, DType.Float64, DType.Int64];

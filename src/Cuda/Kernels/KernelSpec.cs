@@ -1,7 +1,7 @@
 namespace Ttt.Cuda.Kernels;
 
 /// <summary>Kind of one kernel parameter, as the launcher passes it and as the PTX declares it.</summary>
-public enum KernelParamKind
+internal enum KernelParamKind
 {
     /// <summary>A device pointer (PTX <c>.u64</c>).</summary>
     Pointer,
@@ -27,7 +27,7 @@ public enum KernelParamKind
 /// <param name="Family">The kernel family: ptx/&lt;family&gt;.cu and the embedded module ptx/&lt;family&gt;.ptx.</param>
 /// <param name="Name">The entry point name, with its dtype suffix.</param>
 /// <param name="Parameters">The parameter kinds in order.</param>
-public sealed record KernelSpec(string Family, string Name, IReadOnlyList<KernelParamKind> Parameters)
+internal sealed record KernelSpec(string Family, string Name, IReadOnlyList<KernelParamKind> Parameters)
 {
     /// <summary>Size in bytes of a parameter of kind <paramref name="kind"/>.</summary>
     public static int SizeOf(KernelParamKind kind) => kind switch
@@ -44,7 +44,7 @@ public sealed record KernelSpec(string Family, string Name, IReadOnlyList<Kernel
 }
 
 /// <summary>The same kernel instantiated for several dtypes (entry names end in _f32, _f64, _i64).</summary>
-public sealed class DTypeKernels
+internal sealed class DTypeKernels
 {
     private readonly Dictionary<DType, KernelSpec> _byType;
 

@@ -5,7 +5,7 @@ namespace Ttt.Cuda.Kernels;
 /// neighbouring dims wherever every operand allows it (outer stride = inner stride × inner size), so a
 /// contiguous tensor becomes rank 1 and a broadcast over rows rank 2. Kernels index up to 8 dims after merging.
 /// </summary>
-public static class LaunchLayout
+internal static class LaunchLayout
 {
     /// <summary>Most dims a kernel indexes after merging.</summary>
     public const int MaxDims = 8;

@@ -5,7 +5,7 @@ namespace Ttt.Cuda.Kernels;
 
 /// <summary>Eight 64-bit values inline (the fixed arrays of the kernel structs).</summary>
 [InlineArray(LaunchLayout.MaxDims)]
-public struct Dims8
+internal struct Dims8
 {
     private long _element0;
 }
@@ -15,7 +15,7 @@ public struct Dims8
 /// (80 bytes: numel, rank, padding, size[8]).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct Shape8
+internal struct Shape8
 {
     /// <summary>Number of elements (product of the sizes).</summary>
     public long Numel;
@@ -31,7 +31,7 @@ public struct Shape8
 /// (72 bytes: element offset, stride[8] in elements).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct Strides8
+internal struct Strides8
 {
     /// <summary>Element offset of element 0 inside the operand's storage.</summary>
     public long Offset;

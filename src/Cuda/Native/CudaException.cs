@@ -65,7 +65,7 @@ public sealed class CudaOutOfMemoryException : CudaException
 }
 
 /// <summary>Names and descriptions of CUDA driver and cuBLAS status codes.</summary>
-public static class CudaErrors
+internal static class CudaErrors
 {
     /// <summary>"CUDA_ERROR_X (code): description", from the driver when it can tell, else from Ttt's own table.</summary>
     public static string Describe(CuResult result)

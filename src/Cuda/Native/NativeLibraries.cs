@@ -16,12 +16,12 @@ public enum CudaLibrary
 /// <summary>
 /// Finds the CUDA libraries at run time. The bindings name them by a fixed import name
 /// (<see cref="DriverImportName"/>, <see cref="CublasImportName"/>); a resolver registered for this assembly maps
-/// each name to the first file that loads from <see cref="ProbeOrder"/> and caches the handle, so one binary works
+/// each name to the first file that loads from <see cref="ProbeOrder(CudaLibrary)"/> and caches the handle, so one binary works
 /// with CUDA 11 (<c>libcublas.so.11</c>), 12 and 13 and with libraries outside the loader path.
 /// <para>Set the environment variable <c>TTT_CUDA_LIB_DIR</c> to a folder to try it first (an unusual install,
 /// or the CPU emulator of the driver built by <c>ptx/emu/build.sh</c>).</para>
 /// </summary>
-public static class NativeLibraries
+internal static class NativeLibraries
 {
     /// <summary>Import name of the driver API in the bindings.</summary>
     public const string DriverImportName = "libcuda.so.1";

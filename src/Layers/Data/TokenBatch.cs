@@ -2,7 +2,7 @@ namespace Ttt.Data;
 
 /// <summary>
 /// A batch of token sequences. <see cref="Tokens"/> is [B, T+1] row-major; the model reads the first T tokens of
-/// each row (<see cref="Inputs"/>) and is scored on <see cref="Labels"/> [B, T], which is the row shifted left by
+/// each row (the inputs) and is scored on <see cref="Labels"/> [B, T], which is the row shifted left by
 /// one with <see cref="IgnoreIndex"/> at positions that are not scored (MQAR scores only its query positions).
 /// </summary>
 public sealed class TokenBatch

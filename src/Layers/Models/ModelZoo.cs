@@ -103,7 +103,7 @@ public static class ModelZoo
     {
         try
         {
-            var node = JsonNode.Parse(json);
+            var node = JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { AllowDuplicateProperties = false });
             if (node is not JsonObject obj) throw new InvalidDataException($"{source}: expected a JSON object at the top level");
             return obj["model_type"]?.GetValue<string>() ?? "ttt";
         }

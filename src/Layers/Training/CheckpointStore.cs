@@ -11,11 +11,17 @@ namespace Ttt.Training;
 /// model.safetensors, optimizer.safetensors, trainer_state.json and a manifest.json with the SHA-256 of every file.
 /// A checkpoint is written into a temporary folder, every file flushed to disk, the manifest written last, and the
 /// folder renamed into place, so a crash never leaves a partial checkpoint under a final name. Only the newest
-/// <see cref="Keep"/> are kept; <see cref="LatestValid"/> skips damaged ones.
+/// <see cref="Keep"/> are kept; <see cref="LatestValid"/> skips damaged ones. Checkpoints are removed the same way
+/// they appear: renamed out of the final name first (one atomic step), then deleted, so a crash during the deletion
+/// leaves a hidden leftover, never a half-deleted folder that looks like a checkpoint. Leftovers of a killed process
+/// (<c>.tmp-*</c> and <c>.old-*</c> folders, and the temporary files of <see cref="AtomicFile"/> in the run folder)
+/// are removed by <see cref="RemoveLeftovers"/>.
 /// </summary>
 public sealed class CheckpointStore(string runFolder, int keep = 3)
 {
     private const string Prefix = "step-";
+    private const string TempPrefix = ".tmp-";
+    private const string OldPrefix = ".old-";
 
     /// <summary>Folder of the run.</summary>
     public string RunFolder { get; } = runFolder;
@@ -32,8 +38,9 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
     {
         ArgumentNullException.ThrowIfNull(writeFiles);
         Directory.CreateDirectory(Folder);
+        RemoveLeftovers();
         var final = Path.Combine(Folder, Name(step));
-        var temp = Path.Combine(Folder, $".tmp-{Name(step)}-{Environment.ProcessId}");
+        var temp = Path.Combine(Folder, $"{TempPrefix}{Name(step)}-{Environment.ProcessId}");
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
         try
@@ -43,7 +50,9 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
             foreach (var file in Directory.GetFiles(temp).Order(StringComparer.Ordinal))
                 ((JsonObject)manifest["files"]!)[Path.GetFileName(file)] = Hash(file);
             AtomicFile.WriteAllText(Path.Combine(temp, "manifest.json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            // A checkpoint of this step already exists when training resumed from an older one (the newer was
+            // damaged, or a run is repeated): move it aside first so that the final name always holds a whole one.
+            if (Directory.Exists(final)) Discard(final);
             Directory.Move(temp, final);
         }
         catch
@@ -75,7 +84,7 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
         JsonObject? manifest;
         try
         {
-            manifest = JsonNode.Parse(File.ReadAllText(manifestPath)) as JsonObject;
+            manifest = JsonNode.Parse(File.ReadAllText(manifestPath), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject;
         }
         catch (JsonException e)
         {
@@ -84,9 +93,11 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
         if (manifest?["files"] is not JsonObject files || files.Count == 0) return "manifest.json lists no files";
         foreach (var (name, value) in files)
         {
+            if (name.Length == 0 || Path.GetFileName(name) != name || name is "." or "..") return $"manifest.json lists '{name}', which is not a file name";
+            if (value is not JsonValue hash || !hash.TryGetValue<string>(out var expected)) return $"manifest.json gives no checksum for {name}";
             var path = Path.Combine(checkpoint, name);
             if (!File.Exists(path)) return $"{name} is missing";
-            if (value?.GetValue<string>() != Hash(path)) return $"{name} does not match its checksum";
+            if (expected != Hash(path)) return $"{name} does not match its checksum";
         }
         return null;
     }
@@ -108,9 +119,79 @@ public sealed class CheckpointStore(string runFolder, int keep = 3)
 
     private void Prune()
     {
-        foreach (var (_, path) in List().Skip(Keep))
-            try { Directory.Delete(path, recursive: true); }
-            catch (IOException) { }
+        foreach (var (_, path) in List().Skip(Keep)) Discard(path);
+    }
+
+    /// <summary>Renames a checkpoint out of its final name (atomic), then deletes it.</summary>
+    private void Discard(string checkpoint)
+    {
+        var old = Path.Combine(Folder, $"{OldPrefix}{Path.GetFileName(checkpoint)}-{Environment.ProcessId}");
+        try
+        {
+            if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+            Directory.Move(checkpoint, old);
+            Directory.Delete(old, recursive: true);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// Deletes what a killed writer can leave behind: <c>.tmp-*</c> (a checkpoint being written) and <c>.old-*</c>
+    /// (one being deleted) folders of processes that no longer run, and the temporary files of
+    /// <see cref="AtomicFile"/> (<c>.NAME.HEX.tmp</c>) directly in the run folder. Call it only while this process
+    /// owns the run folder (the <c>ttt train</c> run lock); returns how many entries were removed.
+    /// </summary>
+    public int RemoveLeftovers(Action<string>? log = null)
+    {
+        int removed = 0;
+        if (Directory.Exists(Folder))
+            foreach (var dir in Directory.GetDirectories(Folder))
+            {
+                var name = Path.GetFileName(dir);
+                if (!name.StartsWith(TempPrefix, StringComparison.Ordinal) && !name.StartsWith(OldPrefix, StringComparison.Ordinal)) continue;
+                if (OwnerIsAlive(name)) continue;
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                    removed++;
+                }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
+            }
+        if (Directory.Exists(RunFolder))
+            foreach (var file in Directory.GetFiles(RunFolder))
+                if (AtomicFile.IsTemporaryName(Path.GetFileName(file)))
+                    try
+                    {
+                        File.Delete(file);
+                        removed++;
+                    }
+                    catch (IOException) { }
+                    catch (UnauthorizedAccessException) { }
+        if (removed > 0) log?.Invoke($"removed {removed} leftover temporary file{(removed == 1 ? "" : "s")} of an interrupted run in {RunFolder}");
+        return removed;
+    }
+
+    /// <summary>True when the process id that ends a <c>.tmp-</c>/<c>.old-</c> name is another, running process.</summary>
+    private static bool OwnerIsAlive(string name)
+    {
+        int dash = name.LastIndexOf('-');
+        if (dash < 0 || !int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)) return false;
+        if (pid == Environment.ProcessId) return false;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private static string Name(long step) => Prefix + step.ToString("D7", CultureInfo.InvariantCulture);

@@ -28,7 +28,7 @@ public static class Gradients
         return norm;
     }
 
-    /// <summary>Divides every gradient by <paramref name="count"/> (gradient accumulation).</summary>
+    /// <summary>Multiplies every gradient by <paramref name="factor"/> (1/count averages accumulated gradients).</summary>
     public static void Scale(IEnumerable<Tensor> parameters, double factor)
     {
         ArgumentNullException.ThrowIfNull(parameters);

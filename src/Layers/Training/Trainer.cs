@@ -112,20 +112,49 @@ public sealed class Trainer
     public Func<TokenBatch, double[]?>? EvalReference { get; set; }
 
     private string MetricsPath => Path.Combine(RunFolder, "metrics.csv");
+    private const string MetricsHeader = "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_loss,eval_accuracy\n";
     private int _consecutiveBad;
 
     /// <summary>Restores the newest valid checkpoint, if any; returns its step (0 when starting fresh).</summary>
     public long Resume()
     {
+        _checkpoints.RemoveLeftovers(Log);
         var latest = _checkpoints.LatestValid(Log);
         if (latest is null) return 0;
         var (step, path) = latest.Value;
-        using (var weights = SafeTensorFile.Load(Path.Combine(path, "model.safetensors"), _model.DType))
-            _model.LoadSaved(weights.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)));
-        var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(path, "trainer_state.json")))
-            ?? throw new InvalidDataException($"{path}: trainer_state.json is empty");
-        using (var opt = SafeTensorFile.Load(Path.Combine(path, "optimizer.safetensors"), _model.DType))
-            _optimizer.Load(opt.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)), state.Step);
+        // The manifest proves the files are as written, not that they fit this model (a changed config) or hold
+        // finite values: both are checked, and errors name the file and the tensor.
+        var weightsPath = Path.Combine(path, "model.safetensors");
+        using (var weights = SafeTensorFile.Load(weightsPath, _model.DType, checkFinite: true))
+            try
+            {
+                _model.LoadSaved(weights.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)));
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{weightsPath}: {e.Message}", e);
+            }
+        TrainerState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(path, "trainer_state.json")));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: trainer_state.json is not a valid trainer state ({e.Message})", e);
+        }
+        if (state is null || state.Rng is null || state.TrainData is null || state.Step < 0)
+            throw new InvalidDataException($"{path}: trainer_state.json is incomplete (it needs step, train_data and rng)");
+        var optimizerPath = Path.Combine(path, "optimizer.safetensors");
+        using (var opt = SafeTensorFile.Load(optimizerPath, _model.DType, checkFinite: true))
+            try
+            {
+                _optimizer.Load(opt.ToDictionary(kv => kv.Key, kv => kv.Value.To(_device)), state.Step);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"{optimizerPath}: {e.Message}", e);
+            }
         _train.SetState(state.TrainData);
         _rng.SetState(state.Rng);
         Step = state.Step;
@@ -140,7 +169,9 @@ public sealed class Trainer
     public EvalResult? Run(CancellationToken cancel = default)
     {
         Directory.CreateDirectory(RunFolder);
-        if (!File.Exists(MetricsPath)) File.WriteAllText(MetricsPath, "step,loss,lr,grad_norm,tokens_per_s,elapsed_s,eval_loss,eval_accuracy\n");
+        _checkpoints.RemoveLeftovers(Log);
+        // Starting from step 0, rows left by an earlier attempt that was killed before its first checkpoint are stale.
+        if (Step == 0 || !File.Exists(MetricsPath)) AtomicFile.WriteAllText(MetricsPath, MetricsHeader);
         var clock = Stopwatch.StartNew();
         long startStep = Step;
         long tokensPerUpdate = (long)Options.BatchSize * Options.GradAccum * _train.SequenceLength;
@@ -224,10 +255,14 @@ public sealed class Trainer
     {
         if (!File.Exists(MetricsPath)) return;
         var lines = File.ReadAllLines(MetricsPath);
-        var kept = new StringBuilder();
-        foreach (var (line, i) in lines.Select((l, i) => (l, i)))
+        var kept = new StringBuilder(MetricsHeader);
+        int columns = MetricsHeader.Count(c => c == ',');
+        foreach (var line in lines.Skip(1))
         {
-            if (i > 0 && long.TryParse(line.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s > step) continue;
+            // Rows after the checkpoint are redone; a row cut short by a kill mid-append is dropped whatever its
+            // first digits say (a truncated "13," could read as step 1).
+            if (line.Count(c => c == ',') != columns) continue;
+            if (!long.TryParse(line.AsSpan(0, line.IndexOf(',')), NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) || s > step) continue;
             kept.Append(line).Append('\n');
         }
         AtomicFile.WriteAllText(MetricsPath, kept.ToString());

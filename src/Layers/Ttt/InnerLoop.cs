@@ -13,7 +13,7 @@ public enum InnerLoopMode
 }
 
 /// <summary>The mini-batch step of the inner loop (spec §1.7), in dual or autograd form, for any inner model.</summary>
-public static class InnerLoop
+internal static class InnerLoop
 {
     /// <summary>
     /// One mini-batch: Q, K, V [B, H, k, d], E [B, H, k, k], γ/β [H, d], θᵢ [B, H, shapeᵢ] →

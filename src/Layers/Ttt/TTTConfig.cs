@@ -121,14 +121,21 @@ public sealed class TTTConfig
         if (!(InitializerRange >= 0)) throw new InvalidDataException($"{source}: initializer_range must be ≥ 0");
         if (HiddenSize % NumAttentionHeads != 0)
             throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
-        if (HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dim {HeadDim} must be even for RoPE");
+        if (HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dim {HeadDim} = hidden_size {HiddenSize} / num_attention_heads {NumAttentionHeads} must be even for RoPE");
         if (TttLayerType is not ("linear" or "mlp"))
             throw new InvalidDataException($"{source}: ttt_layer_type must be \"linear\" or \"mlp\", got \"{TttLayerType}\"");
         if (HiddenAct != "silu") throw new InvalidDataException($"{source}: hidden_act \"{HiddenAct}\" is not supported (only \"silu\")");
         if (ScanCheckpointGroupSize < 0) throw new InvalidDataException($"{source}: scan_checkpoint_group_size must be ≥ 0");
+        Positive("max_position_embeddings", MaxPositionEmbeddings);
+        // Upper bounds far above any real model, so that a corrupted value is an error here rather than an
+        // allocation of gigabytes when the model is built.
+        if (MiniBatchSize > 1 << 16) throw new InvalidDataException($"{source}: mini_batch_size {MiniBatchSize} is absurdly large (at most 65536)");
+        if (ConvKernel > 1 << 12) throw new InvalidDataException($"{source}: conv_kernel {ConvKernel} is absurdly large (at most 4096)");
+        foreach (var (name, id) in new[] { ("bos_token_id", BosTokenId), ("eos_token_id", EosTokenId), ("pad_token_id", PadTokenId) })
+            if (id < 0) throw new InvalidDataException($"{source}: {name} must be ≥ 0 (or null), got {id}");
         const long limit = 1L << 34;
         if ((long)VocabSize * HiddenSize > limit || (long)HiddenSize * IntermediateSize > limit || NumHiddenLayers > 10000)
-            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab {VocabSize}, hidden {HiddenSize}, intermediate {IntermediateSize}, layers {NumHiddenLayers})");
+            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab_size {VocabSize}, hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, num_hidden_layers {NumHiddenLayers})");
     }
 
     private static readonly (string Name, Func<TTTConfig, JsonNode?> Get, Action<TTTConfig, JsonNode> Set)[] Fields =
@@ -163,7 +170,7 @@ public sealed class TTTConfig
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

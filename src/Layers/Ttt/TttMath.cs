@@ -4,7 +4,7 @@ namespace Ttt.Models;
 /// The pieces of TTT's self-supervised inner step (spec §1.4–1.5), composed from differentiable ops. Tensors are
 /// per head: [B, H, …, d] with per-head LayerNorm parameters γ, β of shape [H, d].
 /// </summary>
-public static class TttMath
+internal static class TttMath
 {
     /// <summary>Epsilon of the LayerNorms inside TTT (f's LN and post_norm), fixed by the official code.</summary>
     public const double LnEps = 1e-6;

@@ -74,6 +74,22 @@ public static class AtomicFile
         });
     }
 
+    /// <summary>
+    /// True for a name this class gives its temporary files (<c>.NAME.HEX16.tmp</c>): what a process killed between
+    /// creating and renaming one leaves behind, and what a cleanup of an interrupted run may delete.
+    /// </summary>
+    public static bool IsTemporaryName(string fileName)
+    {
+        ArgumentNullException.ThrowIfNull(fileName);
+        const int hexLength = 16;
+        if (!fileName.StartsWith('.') || !fileName.EndsWith(TempSuffix, StringComparison.Ordinal)) return false;
+        int hexEnd = fileName.Length - TempSuffix.Length, hexStart = hexEnd - hexLength;
+        if (hexStart < 3 || fileName[hexStart - 1] != '.') return false;
+        foreach (char c in fileName.AsSpan(hexStart, hexLength))
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c)) return false;
+        return true;
+    }
+
     private static void TryDelete(string temp)
     {
         try

@@ -34,10 +34,10 @@ public sealed partial class SafeTensorFile
     }
 
     /// <summary>Writes <paramref name="tensors"/> in safetensors format to <paramref name="destination"/> (left open).</summary>
-    /// <inheritdoc cref="Save" path="/param[@name='tensors']"/>
-    /// <inheritdoc cref="Save" path="/param[@name='metadata']"/>
-    /// <inheritdoc cref="Save" path="/remarks"/>
     /// <param name="destination">A writable stream.</param>
+    /// <param name="tensors">Name–tensor pairs, as for <see cref="Save"/>.</param>
+    /// <param name="metadata">Optional <c>__metadata__</c> strings, as for <see cref="Save"/>.</param>
+    /// <remarks>The bytes are exactly those <see cref="Save"/> writes to a file.</remarks>
     public static void Write(Stream destination, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(destination);

@@ -11,6 +11,18 @@ public sealed class AtomicFileTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
+    [Theory]
+    [InlineData("model.safetensors")]
+    [InlineData(".lock")]
+    [InlineData(".tmp")]
+    [InlineData("..0123456789abcdef.tmp")]
+    [InlineData(".x.0123456789abcde.tmp")]
+    [InlineData(".x.0123456789abcdeg.tmp")]
+    [InlineData(".x.0123456789ABCDEF.tmp")]
+    [InlineData("x.0123456789abcdef.tmp")]
+    [InlineData(".x-0123456789abcdef.tmp")]
+    public void OtherNamesAreNotTemporaryNames(string name) => Assert.False(AtomicFile.IsTemporaryName(name));
+
     [Fact]
     public void WritesTheContentAndLeavesOnlyTheDestination()
     {
@@ -34,6 +46,7 @@ public sealed class AtomicFileTests : IDisposable
             var temp = Assert.Single(_folder.FileNames(), n => n != "out.bin");
             Assert.StartsWith(".out.bin.", temp, StringComparison.Ordinal);
             Assert.EndsWith(".tmp", temp, StringComparison.Ordinal);
+            Assert.True(AtomicFile.IsTemporaryName(temp), temp); // what a cleanup after a kill recognizes
         });
         Assert.Equal([1, 2], File.ReadAllBytes(path));
         Assert.Equal(["out.bin"], _folder.FileNames());

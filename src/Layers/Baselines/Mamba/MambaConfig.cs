@@ -141,7 +141,7 @@ public sealed class MambaConfig
             throw new InvalidDataException($"{source}: initializer_range must be ≥ 0 and finite, got {InitializerRange.ToString(CultureInfo.InvariantCulture)}");
         const long limit = 1L << 34;
         if ((long)PaddedVocabSize * DModel > limit || (long)DInner * DModel > limit || (long)DInner * DState > limit)
-            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab {VocabSize}, d_model {DModel}, expand {Expand}, d_state {DState})");
+            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab_size {VocabSize}, d_model {DModel}, expand {Expand}, d_state {DState})");
     }
 
     private static readonly (string Name, Func<MambaConfig, JsonNode?> Get, Action<MambaConfig, JsonNode> Set)[] Fields =
@@ -179,7 +179,7 @@ public sealed class MambaConfig
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

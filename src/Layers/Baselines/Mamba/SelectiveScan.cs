@@ -18,7 +18,7 @@ namespace Ttt.Models;
 /// backend implements <see cref="ISelectiveScanKernels"/> (CUDA: ptx/mamba_scan.cu) the op runs those kernels with the
 /// same contract; on other devices it is <see cref="Reference"/>.</para>
 /// </summary>
-public static class SelectiveScan
+internal static class SelectiveScan
 {
     /// <summary>Default number of time steps per chunk.</summary>
     public const int DefaultChunkSize = 64;

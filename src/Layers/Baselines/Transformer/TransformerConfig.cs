@@ -121,12 +121,12 @@ public sealed class TransformerConfig
         if (HiddenSize % NumAttentionHeads != 0)
             throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         if (HeadDim % 2 != 0)
-            throw new InvalidDataException($"{source}: head dim {HeadDim} (hidden_size / num_attention_heads) must be even for RoPE");
+            throw new InvalidDataException($"{source}: head dim {HeadDim} = hidden_size {HiddenSize} / num_attention_heads {NumAttentionHeads} must be even for RoPE");
         if (HiddenAct != "silu")
             throw new InvalidDataException($"{source}: hidden_act \"{HiddenAct}\" is not supported (only \"silu\", i.e. SwiGLU)");
         const long limit = 1L << 34;
         if ((long)VocabSize * HiddenSize > limit || (long)HiddenSize * IntermediateSize > limit || NumHiddenLayers > 10000)
-            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab {VocabSize}, hidden {HiddenSize}, intermediate {IntermediateSize}, layers {NumHiddenLayers})");
+            throw new InvalidDataException($"{source}: sizes are absurdly large (vocab_size {VocabSize}, hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, num_hidden_layers {NumHiddenLayers})");
     }
 
     // ----------------------------------------------------------------------------------------------- json
@@ -162,7 +162,7 @@ public sealed class TransformerConfig
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+            root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

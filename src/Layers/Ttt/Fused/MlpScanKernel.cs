@@ -61,13 +61,13 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         return [new(d, h, hp, 0), new(1, h, hp, dp * hp), new(h, d, dp, dp * hp + hp), new(1, d, dp, dp * hp + hp + hp * dp)];
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     /// <summary>
     /// The shared transpose buffer holds [h, d] and [d, h] layouts in turn; with padding their leading dimensions
     /// differ, so one layout's padding lanes may hold the other's data. Products read it only up to the real
     /// sizes, so such values could reach only padding lanes of results, but padding is kept zero everywhere:
     /// clear it when padded.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ClearSharedTranspose()
     {
         if (Dp != D || _hp != _h) new Span<T>(_tr, _hp * Dp).Clear();

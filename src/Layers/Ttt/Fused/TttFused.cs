@@ -28,7 +28,7 @@ namespace Ttt.Models;
 /// kernel object that is pooled across calls. No allocation happens per mini-batch.
 /// </para>
 /// </summary>
-public static class TttFused
+internal static class TttFused
 {
     private static bool s_enabled = true;
     private static readonly AsyncLocal<bool?> s_override = new();

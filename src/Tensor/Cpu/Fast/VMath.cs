@@ -6,7 +6,7 @@ namespace Ttt.Cpu.Fast;
 /// <summary>
 /// Vector math for T = float or double. The <c>typeof(T)</c> tests are folded by the JIT, so each instantiation
 /// compiles to straight-line SIMD code. Where no vector routine of reference accuracy exists (tanh in double
-/// precision), <see cref="IsVectorizable{T}"/> tells the callers to stay scalar.
+/// precision), <see cref="TanhVectorizable{T}"/> tells the callers to stay scalar.
 /// </summary>
 internal static class VMath
 {
