@@ -10,7 +10,7 @@ namespace Ttt.Cuda.Fused;
 /// <see cref="Tensor.BlockwiseAttention(Tensor, Tensor, Tensor, bool, double?)"/> (through
 /// <see cref="Backends.IAttentionKernels"/>); its composed oracle is <see cref="Attention.Reference"/>.
 /// </summary>
-public static class FusedAttention
+internal static class FusedAttention
 {
     /// <summary>The largest head dim the kernels hold in their tiles (ATTN_MAX_D).</summary>
     public const int MaxHeadDim = 128;

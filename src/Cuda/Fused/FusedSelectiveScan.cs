@@ -9,7 +9,7 @@ namespace Ttt.Cuda.Fused;
 /// backward recomputes states from chunk-boundary checkpoints (scratch O(B·E·N·(L/chunk + chunk))). The op that
 /// routes to it is Ttt.Models.SelectiveScan (through <see cref="Backends.ISelectiveScanKernels"/>).
 /// </summary>
-public static class FusedSelectiveScan
+internal static class FusedSelectiveScan
 {
     /// <summary>Time steps per chunk of the backward's state checkpoints.</summary>
     public const int Chunk = 64;

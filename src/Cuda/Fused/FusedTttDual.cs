@@ -11,7 +11,7 @@ namespace Ttt.Cuda.Fused;
 /// outside them <see cref="Supports"/> is false and the op (Ttt.Models.TttFused) takes its composed path.
 /// The flat output layout and the argument order are those of <see cref="ITttDualKernels"/>.
 /// </summary>
-public static class FusedTttDual
+internal static class FusedTttDual
 {
     /// <summary>Largest head dim (TTT_MAX_D).</summary>
     public const int MaxHeadDim = 64;
