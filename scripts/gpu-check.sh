@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the GPU check bundle: the CUDA test project published self-contained for linux-x64 (the GPU machine has
-# no dotnet), trimmed (TrimMode=partial: only the framework is trimmed; xunit, FsCheck and Ttt keep their
-# reflection; their trim-analysis warnings are therefore suppressed for this publish), packed as gpu-bundle/tests.tar.gz, plus gpu-bundle/run.sh that runs it there.
+# Builds the GPU check bundle: the CUDA test project and the `ttt` command, each published self-contained for
+# linux-x64 (the GPU machine has no dotnet) and trimmed (TrimMode=partial: only the framework is trimmed; xunit,
+# FsCheck, ScottPlot and Ttt keep their reflection; their trim-analysis warnings are therefore suppressed for this
+# publish; trimming would also switch off reflection-based JSON, which `ttt` uses for configs and run logs, so it is
+# switched back on), packed as gpu-bundle/tests.tar.gz and gpu-bundle/ttt.tar.gz, plus gpu-bundle/run.sh that runs
+# the tests and then `ttt bench --device cuda` there.
 #
 #   scripts/gpu-check.sh            build gpu-bundle/ (git-ignored), check its size (< 60 MiB), and run the
 #                                   packed test executable here once (GPU tests must show as skipped)
@@ -26,12 +29,19 @@ dotnet publish tests/Cuda.Tests/Ttt.Cuda.Tests.csproj -c Release -r linux-x64 --
     -p:DebugType=none -p:SuppressTrimAnalysisWarnings=true \
     -o "$stage/tests" -v quiet -nologo
 tar -C "$stage" -czf "$bundle/tests.tar.gz" tests
-unpacked=$(du -sb "$stage/tests" | cut -f1)
+dotnet publish src/Cli/Ttt.Cli.csproj -c Release -r linux-x64 --self-contained \
+    -p:PublishTrimmed=true -p:TrimMode=partial -p:SatelliteResourceLanguages=en -p:InvariantGlobalization=true \
+    -p:DebugType=none -p:SuppressTrimAnalysisWarnings=true -p:PackAsTool=false \
+    -p:JsonSerializerIsReflectionEnabledByDefault=true \
+    -o "$stage/ttt" -v quiet -nologo
+tar -C "$stage" -czf "$bundle/ttt.tar.gz" ttt
+unpacked=$(du -sbc "$stage/tests" "$stage/ttt" | tail -n 1 | cut -f1)
 
 cat > "$bundle/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs Ttt's CUDA checks on the GPU machine (no dotnet needed: the tests are self-contained).
-# Writes under $OUT (default ./gpu-out): machine.txt, tests.log, tests.xml, summary.txt.
+# Writes under $OUT (default ./gpu-out): machine.txt, tests.log, tests.xml, bench.log, bench.json, summary.txt.
+# BENCH_ARGS (default --quick) are passed to `ttt bench --device cuda`; BENCH_TIMEOUT (default 300 s) bounds it.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${OUT:-$PWD/gpu-out}"
@@ -72,11 +82,19 @@ summary=$(echo "$line" | awk -F'[:,]' '{ total=$2+0; errors=$4+0; failed=$6+0; s
     printf "%d passed, %d failed, %d skipped", total-failed-skipped-notrun, failed+errors, skipped }')
 [[ -z "$line" ]] && summary="0 passed, 1 failed, 0 skipped (the test run did not finish; exit code $status)"
 
-# ---- ttt bench --device cuda: add here once the command-line tool exists (it will append its table to $OUT).
+# ---- ttt bench --device cuda, after the tests (its table and rows go to $OUT).
+tar -C "$work" -xzf "$here/ttt.tar.gz"
+echo "== ttt bench --device cuda ${BENCH_ARGS:---quick}"
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of words
+( cd "$work/ttt" && timeout "${BENCH_TIMEOUT:-300}" ./ttt bench --device cuda ${BENCH_ARGS:---quick} --json "$OUT/bench.json" ) > "$OUT/bench.log" 2>&1
+bench=$?
+tail -n 40 "$OUT/bench.log"
+bench_line="ttt bench --device cuda: exit $bench$( (( bench != 0 )) && echo ' (see bench.log)')"
 
-echo "$summary" > "$OUT/summary.txt"
+printf '%s\n%s\n' "$summary" "$bench_line" > "$OUT/summary.txt"
 echo "== summary"
-echo "$summary"
+cat "$OUT/summary.txt"
+(( status == 0 )) && status=$bench
 exit $status
 RUN
 chmod +x "$bundle/run.sh"
@@ -90,7 +108,10 @@ fi
 
 if (( run_here )); then
     # Here there is no GPU: the packed executable must run and report every GPU test as skipped.
-    OUT="$(mktemp -d)" bash "$bundle/run.sh" > "$stage/here.log" 2>&1 || true
-    tail -n 3 "$stage/here.log"
+    # The packed `ttt` must start and refuse --device cuda with its one-line reason.
+    here_out="$stage/here-out"
+    OUT="$here_out" bash "$bundle/run.sh" > "$stage/here.log" 2>&1 || true
+    tail -n 4 "$stage/here.log"
     grep -qE '^[0-9]+ passed, 0 failed, [1-9][0-9]* skipped$' "$stage/here.log" || { echo "gpu-check.sh: unexpected result of the bundle here" >&2; cat "$stage/here.log" >&2; exit 1; }
+    grep -q 'CUDA is not available' "$here_out/bench.log" || { echo "gpu-check.sh: the packed ttt did not run as expected here" >&2; cat "$here_out/bench.log" >&2; exit 1; }
 fi

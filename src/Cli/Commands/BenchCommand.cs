@@ -30,7 +30,17 @@ public static class BenchCommand
         .. DeviceOption.Specs,
     ], Run);
 
-    private sealed record Context(bool Quick, int Threads, double Peak, Device Device, List<BenchRow> Rows);
+    private sealed record Context(bool Quick, int Threads, double Peak, Device Device, List<BenchRow> Rows)
+    {
+        public bool OnGpu => Device.Type != DeviceType.Cpu;
+
+        /// <summary>
+        /// Median ms of <paramref name="run"/>, waiting for the device after each run: GPU work is queued on a stream,
+        /// so a run is timed until its results exist, not until its launches return.
+        /// </summary>
+        public double Time(Action run, int warmup, int reps) =>
+            OnGpu ? Timing.MedianMs(() => { run(); Cuda.Cuda.Device(Device.Index).Synchronize(); }, warmup, reps) : Timing.MedianMs(run, warmup, reps);
+    }
 
     private static int Run(ParsedArgs a)
     {
@@ -45,12 +55,21 @@ public static class BenchCommand
 
         int threads = CpuParallel.Threads;
         Console.WriteLine($"ttt bench on {Environment.ProcessorCount} cores ({threads} threads), {MachineName()}, {(quick ? "quick" : "full")} shapes, device {device}");
-        double peak = Ceilings.PeakGflops(threads);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured float32 FMA peak: {peak:F0} GFLOP/s on {threads} threads"));
+        double peak = double.NaN;
+        if (device.Type == DeviceType.Cpu)
+        {
+            peak = Ceilings.PeakGflops(threads);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"measured float32 FMA peak: {peak:F0} GFLOP/s on {threads} threads"));
+        }
+        else
+        {
+            var gpu = Cuda.Cuda.Device(device.Index);
+            Console.WriteLine($"GPU: {gpu.Name}; rows are timed until the device finishes; the CPU ceilings (FMA peak, OpenBLAS, copy bandwidth) do not apply");
+        }
         var ctx = new Context(quick, threads, peak, device, []);
         using (GradMode.Enable())
         {
-            if (parts.Contains("gemm")) Gemm(ctx);
+            if (parts.Contains("gemm")) { if (ctx.OnGpu) DeviceGemm(ctx); else Gemm(ctx); }
             if (parts.Contains("layers")) Layers(ctx);
             if (parts.Contains("attention")) AttentionRows(ctx);
             if (parts.Contains("prefill")) Prefill(ctx);
@@ -140,6 +159,27 @@ public static class BenchCommand
         CpuParallel.Threads = saved;
     }
 
+    /// <summary>float32 matmul through the tensor API on the GPU (cuBLAS, with the backend's matmul precision).</summary>
+    private static void DeviceGemm(Context ctx)
+    {
+        var backend = Cuda.Cuda.Backend(ctx.Device.Index);
+        Console.WriteLine($"GEMM (float32 Tensor.Matmul on {ctx.Device}: cuBLAS, precision {backend.MatmulPrecision})");
+        int[][] shapes = ctx.Quick ? [[1024, 1024, 1024], [2048, 2048, 2048]] : [[2048, 2048, 2048], [4096, 4096, 4096], [2048, 768, 768], [8192, 768, 3072]];
+        foreach (var s in shapes)
+        {
+            int m = s[0], k = s[1], n = s[2];
+            var a = Tensor.RandN([m, k], new Generator(1)).To(ctx.Device);
+            var b = Tensor.RandN([k, n], new Generator(2)).To(ctx.Device);
+            using var _ = GradMode.Disable();
+            double ms = ctx.Time(() => Tensor.Matmul(a, b), 2, ctx.Quick ? 5 : 9);
+            var row = new BenchRow("gemm cuda").With("m", m).With("k", k).With("n", n);
+            row.MedianMs = ms;
+            row.Gflops = 2.0 * m * n * k / ms / 1e6;
+            row.Note = $"cuBLAS {backend.MatmulPrecision}, includes allocating the output";
+            Add(ctx, row);
+        }
+    }
+
     // ------------------------------------------------------------------ TTT layers
 
     /// <summary>Forward FLOPs of a TTT layer over T tokens (projections and the dual-form inner loop; norms ignored).</summary>
@@ -173,7 +213,7 @@ public static class BenchCommand
                 var x = Tensor.RandN([1, t, 768], new Generator(3)).To(ctx.Device);
                 var g = Tensor.RandN([1, t, 768], new Generator(4)).To(ctx.Device);
                 double flops = TttLayerFlops(inner, 1, t, 768, 12, 16);
-                double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) layer.Forward(x); }, 2, ctx.Quick ? 3 : 5);
+                double fwd = ctx.Time(() => { using (GradMode.Disable()) layer.Forward(x); }, 2, ctx.Quick ? 3 : 5);
                 AddCompute(ctx, $"ttt-{inner} layer forward", t, fwd, flops);
                 void Step()
                 {
@@ -181,9 +221,9 @@ public static class BenchCommand
                     layer.Forward(xi).Backward(g);
                     layer.ZeroGrad();
                 }
-                var (fb, allocated) = TimedWithAllocations(Step, 2, ctx.Quick ? 3 : 5);
+                var (fb, allocated) = TimedWithAllocations(ctx, Step, 2, ctx.Quick ? 3 : 5);
                 AddCompute(ctx, $"ttt-{inner} layer forward+backward", t, fb, 3 * flops);
-                if (t == lengths[0])
+                if (t == lengths[0] && !ctx.OnGpu)
                 {
                     // The same step with the buffer pool off, in the same run: what the pool saves in time and in
                     // newly allocated bytes (fresh arrays cost collections and page faults).
@@ -192,7 +232,7 @@ public static class BenchCommand
                     long allocatedOff;
                     try
                     {
-                        (fbOff, allocatedOff) = TimedWithAllocations(Step, 1, ctx.Quick ? 3 : 5);
+                        (fbOff, allocatedOff) = TimedWithAllocations(ctx, Step, 1, ctx.Quick ? 3 : 5);
                     }
                     finally
                     {
@@ -212,11 +252,11 @@ public static class BenchCommand
     }
 
     /// <summary>Median ms of <paramref name="run"/> and the bytes it allocated per run (managed arrays, all threads).</summary>
-    private static (double Ms, long BytesPerRun) TimedWithAllocations(Action run, int warmup, int reps)
+    private static (double Ms, long BytesPerRun) TimedWithAllocations(Context ctx, Action run, int warmup, int reps)
     {
         for (int i = 0; i < warmup; i++) run();
         long before = GC.GetTotalAllocatedBytes(precise: true);
-        double ms = Timing.MedianMs(run, 0, reps);
+        double ms = ctx.Time(run, 0, reps);
         return (ms, (GC.GetTotalAllocatedBytes(precise: true) - before) / reps);
     }
 
@@ -225,8 +265,12 @@ public static class BenchCommand
         var row = new BenchRow(name).With("seq_len", t).With("hidden", 768).With("heads", 12).With("mini_batch", 16).With("threads", ctx.Threads);
         row.MedianMs = ms;
         row.Gflops = flops / ms / 1e6;
-        row.Share = (100 * row.Gflops / ctx.Peak, "peak");
-        row.Note = string.Create(CultureInfo.InvariantCulture, $"{row.Share.Value.Percent:F0} % of peak");
+        if (ctx.OnGpu) row.Note = $"on {ctx.Device}";
+        else
+        {
+            row.Share = (100 * row.Gflops / ctx.Peak, "peak");
+            row.Note = string.Create(CultureInfo.InvariantCulture, $"{row.Share.Value.Percent:F0} % of peak");
+        }
         Add(ctx, row);
     }
 
@@ -243,9 +287,9 @@ public static class BenchCommand
             var g = Tensor.RandN([1, t, 768], new Generator(7)).To(ctx.Device);
             var (cos, sin) = AbsoluteRope(t, ctx.Device);
             double flops = 2.0 * t * 768 * 768 * 4 + 2.0 * t * (double)t * 768;
-            double fwd = Timing.MedianMs(() => { using (GradMode.Disable()) attention.Forward(x, cos, sin); }, 1, ctx.Quick ? 3 : 5);
+            double fwd = ctx.Time(() => { using (GradMode.Disable()) attention.Forward(x, cos, sin); }, 1, ctx.Quick ? 3 : 5);
             AddCompute(ctx, "attention layer forward", t, fwd, flops);
-            double fb = Timing.MedianMs(() =>
+            double fb = ctx.Time(() =>
             {
                 var xi = x.Detach().RequireGrad();
                 attention.Forward(xi, cos, sin).Backward(g);
@@ -276,12 +320,12 @@ public static class BenchCommand
         {
             var x = Tensor.RandN([1, t, 768], new Generator(10)).To(ctx.Device);
             using var _ = GradMode.Disable();
-            PerToken(ctx, "ttt-linear layer prefill", t, Timing.MedianMs(() => ttt.Forward(x), 1, 3));
-            PerToken(ctx, "mamba mixer prefill", t, Timing.MedianMs(() => mamba.Forward(x), 1, 3));
+            PerToken(ctx, "ttt-linear layer prefill", t, ctx.Time(() => ttt.Forward(x), 1, 3));
+            PerToken(ctx, "mamba mixer prefill", t, ctx.Time(() => mamba.Forward(x), 1, 3));
             if (t <= (ctx.Quick ? 4096 : 16384))
             {
                 var (cos, sin) = AbsoluteRope(t, ctx.Device);
-                PerToken(ctx, "attention layer prefill", t, Timing.MedianMs(() => attention.Forward(x, cos, sin), 1, 3));
+                PerToken(ctx, "attention layer prefill", t, ctx.Time(() => attention.Forward(x, cos, sin), 1, 3));
             }
         }
     }
@@ -301,8 +345,8 @@ public static class BenchCommand
     {
         string size = ctx.Quick ? "small" : "125m";
         Console.WriteLine($"Decoding one token at a time (TTT-Linear, Mamba backbone, {size}, vocab 32000), float32, B = 1");
-        double bandwidth = Ceilings.CopyGBps(ctx.Quick ? 1L << 28 : 1L << 30);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s"));
+        double bandwidth = ctx.OnGpu ? double.NaN : Ceilings.CopyGBps(ctx.Quick ? 1L << 28 : 1L << 30);
+        if (!ctx.OnGpu) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s"));
         var model = ModelZoo.Create("ttt-linear", size, 32000, 1);
         model.To(ctx.Device);
         model.Eval();
@@ -310,15 +354,19 @@ public static class BenchCommand
         var cache = model.NewCache(1);
         model.Forward(Tensor.RandInt([1, 16], 0, 32000, new Generator(11)).To(ctx.Device), cache);
         var next = Tensor.FromArray(new long[] { 7 }, [1, 1], ctx.Device);
-        double ms = Timing.MedianMs(() => model.Forward(next, cache), 3, ctx.Quick ? 9 : 21);
+        double ms = ctx.Time(() => model.Forward(next, cache), 3, ctx.Quick ? 9 : 21);
         long bytes = model.ParameterCount() * 4;   // every weight is read once per token
         double gbps = bytes / ms / 1e6;
         var row = new BenchRow($"decode ttt-linear {size}").With("hidden", model.Parameters().First().Shape[1]).With("threads", ctx.Threads);
         row.MedianMs = ms;
-        row.Share = (100 * gbps / bandwidth, "copy bandwidth");
         row.Extra["gb_per_s"] = gbps;
-        row.Extra["copy_gb_per_s"] = bandwidth;
-        row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth");
+        if (ctx.OnGpu) row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights on {ctx.Device}");
+        else
+        {
+            row.Share = (100 * gbps / bandwidth, "copy bandwidth");
+            row.Extra["copy_gb_per_s"] = bandwidth;
+            row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth");
+        }
         Add(ctx, row);
     }
 

@@ -6,9 +6,6 @@ using static KernelParamKind;
 /// Every kernel the backend and the fused launchers call, with its parameter list: the one table that ties the
 /// C# launchers to the entry points in ptx/*.cu. A launch is checked against its spec at run time, and a CPU test
 /// parses the <c>.entry</c> signatures of the embedded PTX and compares them with <see cref="All"/>.
-/// <para>Families still to come (their layers do not exist yet): fused attention (<c>attention.cu</c>), the Mamba
-/// selective scan (<c>mamba_scan.cu</c>) and the TTT dual-form inner loop (<c>ttt_dual.cu</c>). Each will add a
-/// .cu file under ptx/, its specs here and a launcher under src/Cuda/Fused/.</para>
 /// </summary>
 internal static class KernelCatalog
 {
@@ -171,6 +168,53 @@ internal static class KernelCatalog
     public static readonly DTypeKernels AdamW = new("adamw", "adamw", Floats,
         [Pointer, Pointer, Pointer, Pointer, Int64, Float64, Float64, Float64, Float64, Float64, Float64, Float64]);
 
+    // ---------------------------------------------------------------- attention.cu (fused)
+
+    private static readonly KernelParamKind[] AttentionOperand = [Pointer, Int64, Int64, Int64];
+
+    /// <summary>attn_fwd_T(q, qs…, k, ks…, v, vs…, o, lse, heads, tq, tk, dim, causal, scale); operands are (pointer, batch, head, time strides).</summary>
+    public static readonly DTypeKernels AttentionForward = new("attention", "attn_fwd", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, Int64, Int64, Int64, Int64, Int32, Float64]);
+
+    /// <summary>attn_bwd_dq_T(q…, k…, v…, o, lse, dout…, dq, dvec, heads, tq, tk, dim, causal, scale).</summary>
+    public static readonly DTypeKernels AttentionBackwardQuery = new("attention", "attn_bwd_dq", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, .. AttentionOperand, Pointer, Pointer,
+         Int64, Int64, Int64, Int64, Int32, Float64]);
+
+    /// <summary>attn_bwd_dkdv_T(q…, k…, v…, lse, dvec, dout…, dk, dv, heads, tq, tk, dim, causal, scale).</summary>
+    public static readonly DTypeKernels AttentionBackwardKeyValue = new("attention", "attn_bwd_dkdv", Floats,
+        [.. AttentionOperand, .. AttentionOperand, .. AttentionOperand, Pointer, Pointer, .. AttentionOperand, Pointer, Pointer,
+         Int64, Int64, Int64, Int64, Int32, Float64]);
+
+    // ---------------------------------------------------------------- mamba_scan.cu (fused)
+
+    /// <summary>mamba_scan_fwd_T(u, delta, A, B, C, D, y, last, len, channels, states).</summary>
+    public static readonly DTypeKernels MambaScanForward = new("mamba_scan", "mamba_scan_fwd", Floats,
+        [Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Int64, Int64, Int64]);
+
+    /// <summary>mamba_scan_bwd_T(u, delta, A, B, C, D, dy, du, ddelta, dA, dB, dC, dD, checkpoints, recomputed, len, channels, states, chunk).</summary>
+    public static readonly DTypeKernels MambaScanBackward = new("mamba_scan", "mamba_scan_bwd", Floats,
+        [Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer, Pointer,
+         Int64, Int64, Int64, Int64]);
+
+    // ---------------------------------------------------------------- ttt_dual.cu (fused)
+
+    /// <summary>ttt_linear_fwd_T(W0, b0, q, k, v, lr, tau, gamma, beta, out, W, b, saved, work, heads, T, d, K, workPerBlock).</summary>
+    public static readonly DTypeKernels TttLinearForward = new("ttt_dual", "ttt_linear_fwd", Floats,
+        [.. Enumerable.Repeat(Pointer, 14), Int64, Int64, Int64, Int64, Int64]);
+
+    /// <summary>ttt_linear_bwd_T(q, k, v, lr, tau, gamma, beta, saved, dout, dW, db, dW0, db0, dq, dk, dv, dlr, dtau, dgamma, dbeta, work, heads, T, d, K, workPerBlock).</summary>
+    public static readonly DTypeKernels TttLinearBackward = new("ttt_dual", "ttt_linear_bwd", Floats,
+        [.. Enumerable.Repeat(Pointer, 21), Int64, Int64, Int64, Int64, Int64]);
+
+    /// <summary>ttt_mlp_fwd_T(W1₀, b1₀, W2₀, b2₀, q, k, v, lr, tau, gamma, beta, out, W1, b1, W2, b2, saved, work, heads, T, d, K, workPerBlock, exactGelu).</summary>
+    public static readonly DTypeKernels TttMlpForward = new("ttt_dual", "ttt_mlp_fwd", Floats,
+        [.. Enumerable.Repeat(Pointer, 18), Int64, Int64, Int64, Int64, Int64, Int32]);
+
+    /// <summary>ttt_mlp_bwd_T(q, k, v, lr, tau, gamma, beta, saved, dout, dW1, db1, dW2, db2, dW1₀, db1₀, dW2₀, db2₀, dq, dk, dv, dlr, dtau, dgamma, dbeta, work, heads, T, d, K, workPerBlock, exactGelu).</summary>
+    public static readonly DTypeKernels TttMlpBackward = new("ttt_dual", "ttt_mlp_bwd", Floats,
+        [.. Enumerable.Repeat(Pointer, 25), Int64, Int64, Int64, Int64, Int64, Int32]);
+
     /// <summary>Every kernel spec above (what the embedded PTX must contain).</summary>
     public static IReadOnlyList<KernelSpec> All { get; } =
     [
@@ -181,6 +225,8 @@ internal static class KernelCatalog
             LayerNormForward, LayerNormBackward, LayerNormBackwardParams, RmsNormForward, RmsNormBackward, RmsNormBackwardParams,
             CrossEntropyForward, CrossEntropyBackward, EmbeddingForward, EmbeddingBackward,
             Conv1dForward, Conv1dBackwardInput, Conv1dBackwardWeight, Rope, AdamW,
+            AttentionForward, AttentionBackwardQuery, AttentionBackwardKeyValue, MambaScanForward, MambaScanBackward,
+            TttLinearForward, TttLinearBackward, TttMlpForward, TttMlpBackward,
         }.SelectMany(k => k.All),
         .. s_copy.Values,
         FillF32, FillF64, FillI64, CastBf16,

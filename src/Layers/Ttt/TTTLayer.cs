@@ -187,10 +187,10 @@ public sealed class TTTLayer : Module
         int t = q.Shape[2], n = t / K, r = t % K;
         var gamma = _normWeight.Value;
         var beta = _normBias.Value;
-        // Fused CPU kernel (Fused/TttFused.cs): the whole scan, remainder included, as one op with a hand-written
+        // Fused kernel (Fused/TttFused.cs; on CUDA ptx/ttt_dual.cu): the whole scan, remainder included, as one op with a hand-written
         // backward; it keeps one state every ScanCheckpointGroupSize mini-batches in training (its own checkpointing).
         // Not for the decoding cache's prefill (allowFused: false), the autograd inner loop or custom inner models.
-        if (allowFused && TttFused.Applies(Inner, Mode, q))
+        if (allowFused && TttFused.Applies(Inner, Mode, q, K))
         {
             int checkpoint = Training && Config.ScanCheckpointGroupSize > 0 ? Config.ScanCheckpointGroupSize : 0;
             var (fusedOut, fusedState) = TttFused.Scan(Inner, state, q, k, v, lr, TokenScale(K), gamma, beta, checkpoint);

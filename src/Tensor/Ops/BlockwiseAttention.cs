@@ -1,3 +1,4 @@
+using Ttt.Backends;
 using Ttt.Cpu;
 using Ttt.Cpu.Fast;
 
@@ -33,7 +34,14 @@ public sealed partial class Tensor
         ArgumentOutOfRangeException.ThrowIfLessThan(keyBlock, 1);
         double s = scale ?? 1 / Math.Sqrt(sizes.HeadDim);
         if (!double.IsFinite(s)) throw new ArgumentException($"{name}: scale must be finite, got {s}");
-        if (q.Device.Type != DeviceType.Cpu) return Attention.Reference(q, k, v, causal, s);
+        if (q.Device.Type != DeviceType.Cpu)
+        {
+            // A backend with its own blockwise kernels (CUDA: ptx/attention.cu); otherwise the composed reference.
+            if (q.Backend is not IAttentionKernels kernels || !kernels.SupportsAttention(q.DType, sizes.HeadDim))
+                return Attention.Reference(q, k, v, causal, s);
+            var (yd, lsed) = kernels.AttentionForward(q, k, v, causal, s);
+            return ShouldRecord([q, k, v]) ? yd.WithGradFn(new DeviceAttentionBackward(kernels, q, k, v, yd, lsed, causal, s)) : yd;
+        }
 
         var y = Empty([sizes.Batch, sizes.Heads, sizes.QueryLength, sizes.HeadDim], q.DType, q.Device);
         var lse = Empty([sizes.Batch, sizes.Heads, sizes.QueryLength], q.DType, q.Device);
@@ -109,6 +117,35 @@ public sealed partial class Tensor
             GC.KeepAlive(gr);
             GC.KeepAlive(y);
             GC.KeepAlive(lse);
+            return [needs[0] ? dq : null, needs[1] ? dk : null, needs[2] ? dv : null];
+        }
+    }
+
+    /// <summary>
+    /// Backward of the attention op on a backend with fused kernels (<see cref="IAttentionKernels"/>): the same contract
+    /// as on the CPU, including the composed second-order path when the backward itself is recorded.
+    /// </summary>
+    private sealed class DeviceAttentionBackward : GradNode
+    {
+        private readonly IAttentionKernels _kernels;
+        private readonly SavedTensor _q, _k, _v, _y, _lse;
+        private readonly bool _causal;
+        private readonly double _scale;
+
+        public DeviceAttentionBackward(IAttentionKernels kernels, Tensor q, Tensor k, Tensor v, Tensor y, Tensor lse, bool causal, double scale)
+            : base("blockwise_attention", q, k, v)
+        {
+            _kernels = kernels;
+            (_q, _k, _v, _y, _lse) = (Save(q), Save(k), Save(v), Save(y), Save(lse));
+            (_causal, _scale) = (causal, scale);
+        }
+
+        protected internal override Tensor?[] Backward(Tensor g, bool[] needs)
+        {
+            Tensor q = _q.Value, k = _k.Value, v = _v.Value;
+            if (GradMode.IsEnabled && (g.RequiresGrad || q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
+                return Attention.ComposedGradients(q, k, v, g, _causal, _scale, needs);
+            var (dq, dk, dv) = _kernels.AttentionBackward(q.Detach(), k.Detach(), v.Detach(), _y.Value, _lse.Value, g.Detach(), _causal, _scale);
             return [needs[0] ? dq : null, needs[1] ? dk : null, needs[2] ? dv : null];
         }
     }

@@ -2,8 +2,10 @@ namespace Ttt.Cuda.Tests.Fused;
 
 /// <summary>
 /// Plain-loop float64 implementations of the math of every fused kernel (ptx/layernorm.cu, cross_entropy.cu,
-/// embedding.cu, conv1d.cu, rope.cu, adamw.cu): the oracle the kernels are tested against. Arrays are row-major.
-/// These are themselves checked against autograd of the composite ops (FusedReferenceTests).
+/// embedding.cu, conv1d.cu, rope.cu, adamw.cu, attention.cu, mamba_scan.cu): the oracle the kernels are tested against.
+/// Arrays are row-major. These are themselves checked against autograd of the composite ops (FusedReferenceTests).
+/// For ttt_dual.cu the oracle is the composed analytic dual form in float64, differentiated by autograd
+/// (<see cref="TttDualScan"/>), whose equality with the autograd inner loop the layer tests check.
 /// </summary>
 internal static class FusedReference
 {
@@ -221,5 +223,180 @@ internal static class FusedReference
             v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
             p[i] -= lr * (m[i] / bc1) / (Math.Sqrt(v[i] / bc2) + eps);
         }
+    }
+
+    /// <summary>
+    /// Softmax attention per (batch, head) on dense q [B, H, Tq, d], k and v [B, H, Tk, d] (flattened): o and the row
+    /// log-sum-exp of scale·q·kᵀ; with <paramref name="causal"/> query i sees keys j ≤ i + Tk − Tq.
+    /// </summary>
+    public static (double[] O, double[] Lse) Attention(double[] q, double[] k, double[] v, int bh, int tq, int tk, int d, bool causal, double scale)
+    {
+        var o = new double[bh * tq * d];
+        var lse = new double[bh * tq];
+        for (int x = 0; x < bh; x++)
+            for (int i = 0; i < tq; i++)
+            {
+                var p = Probabilities(q, k, x, i, tq, tk, d, causal, scale, out double l);
+                lse[x * tq + i] = l;
+                for (int j = 0; j < tk; j++)
+                    for (int c = 0; c < d; c++) o[(x * tq + i) * d + c] += p[j] * v[(x * tk + j) * d + c];
+            }
+        return (o, lse);
+    }
+
+    /// <summary>dq, dk, dv of <see cref="Attention"/> for the output gradient g: dv = Pᵀg, dS = P ⊙ (g·vᵀ − rowsum(g ⊙ o)), dq = scale·dS·k, dk = scale·dSᵀ·q.</summary>
+    public static (double[] Dq, double[] Dk, double[] Dv) AttentionBackward(double[] q, double[] k, double[] v, double[] g, int bh, int tq, int tk,
+        int d, bool causal, double scale)
+    {
+        var (o, _) = Attention(q, k, v, bh, tq, tk, d, causal, scale);
+        var dq = new double[q.Length];
+        var dk = new double[k.Length];
+        var dv = new double[v.Length];
+        for (int x = 0; x < bh; x++)
+            for (int i = 0; i < tq; i++)
+            {
+                var p = Probabilities(q, k, x, i, tq, tk, d, causal, scale, out _);
+                double di = 0;
+                for (int c = 0; c < d; c++) di += g[(x * tq + i) * d + c] * o[(x * tq + i) * d + c];
+                for (int j = 0; j < tk; j++)
+                {
+                    if (p[j] == 0) continue;
+                    double dp = 0;
+                    for (int c = 0; c < d; c++) dp += g[(x * tq + i) * d + c] * v[(x * tk + j) * d + c];
+                    double ds = p[j] * (dp - di) * scale;
+                    for (int c = 0; c < d; c++)
+                    {
+                        dv[(x * tk + j) * d + c] += p[j] * g[(x * tq + i) * d + c];
+                        dq[(x * tq + i) * d + c] += ds * k[(x * tk + j) * d + c];
+                        dk[(x * tk + j) * d + c] += ds * q[(x * tq + i) * d + c];
+                    }
+                }
+            }
+        return (dq, dk, dv);
+    }
+
+    private static double[] Probabilities(double[] q, double[] k, int x, int i, int tq, int tk, int d, bool causal, double scale, out double lse)
+    {
+        var s = new double[tk];
+        double m = double.NegativeInfinity;
+        for (int j = 0; j < tk; j++)
+        {
+            if (causal && j > i + tk - tq)
+            {
+                s[j] = double.NegativeInfinity;
+                continue;
+            }
+            double acc = 0;
+            for (int c = 0; c < d; c++) acc += q[(x * tq + i) * d + c] * k[(x * tk + j) * d + c];
+            s[j] = scale * acc;
+            m = Math.Max(m, s[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < tk; j++) sum += s[j] == double.NegativeInfinity ? 0 : Math.Exp(s[j] - m);
+        lse = m + Math.Log(sum);
+        var p = new double[tk];
+        for (int j = 0; j < tk; j++) p[j] = s[j] == double.NegativeInfinity ? 0 : Math.Exp(s[j] - m) / sum;
+        return p;
+    }
+
+    /// <summary>
+    /// The Mamba-1 selective scan (ptx/mamba_scan.cu) on dense u, Δ [B, L, E]; A [E, N]; B, C [B, L, N]; D [E]:
+    /// h_t = exp(Δ_t·A) ⊙ h_{t−1} + Δ_t·u_t·B_t, y_t = C_t·h_t + D·u_t. Returns y [B, L, E] and h_L [B, E, N].
+    /// </summary>
+    public static (double[] Y, double[] Last) SelectiveScan(double[] u, double[] delta, double[] a, double[] b, double[] c, double[] d,
+        int batch, int len, int ch, int states)
+    {
+        var y = new double[batch * len * ch];
+        var last = new double[batch * ch * states];
+        for (int bi = 0; bi < batch; bi++)
+            for (int e = 0; e < ch; e++)
+            {
+                var h = new double[states];
+                for (int t = 0; t < len; t++)
+                {
+                    int r = bi * len + t;
+                    double dt = delta[r * ch + e], uu = u[r * ch + e], acc = 0;
+                    for (int n = 0; n < states; n++)
+                    {
+                        h[n] = Math.Exp(dt * a[e * states + n]) * h[n] + dt * uu * b[r * states + n];
+                        acc += c[r * states + n] * h[n];
+                    }
+                    y[r * ch + e] = acc + d[e] * uu;
+                }
+                Array.Copy(h, 0, last, (bi * ch + e) * states, states);
+            }
+        return (y, last);
+    }
+
+    /// <summary>du, dΔ, dA, dB, dC, dD of <see cref="SelectiveScan"/> for the output gradient dy (reverse-time recurrence
+    /// over stored states).</summary>
+    public static double[][] SelectiveScanBackward(double[] u, double[] delta, double[] a, double[] b, double[] c, double[] d, double[] dy,
+        int batch, int len, int ch, int states)
+    {
+        var du = new double[u.Length];
+        var dDelta = new double[u.Length];
+        var dA = new double[a.Length];
+        var dB = new double[b.Length];
+        var dC = new double[c.Length];
+        var dD = new double[d.Length];
+        for (int bi = 0; bi < batch; bi++)
+            for (int e = 0; e < ch; e++)
+            {
+                var hs = new double[len + 1, states]; // hs[t + 1] = h_t, hs[0] = 0
+                for (int t = 0; t < len; t++)
+                {
+                    int r = bi * len + t;
+                    for (int n = 0; n < states; n++)
+                        hs[t + 1, n] = Math.Exp(delta[r * ch + e] * a[e * states + n]) * hs[t, n] + delta[r * ch + e] * u[r * ch + e] * b[r * states + n];
+                }
+                var dh = new double[states];
+                for (int t = len - 1; t >= 0; t--)
+                {
+                    int r = bi * len + t;
+                    double dt = delta[r * ch + e], uu = u[r * ch + e], g = dy[r * ch + e];
+                    du[r * ch + e] += g * d[e];
+                    dD[e] += g * uu;
+                    for (int n = 0; n < states; n++)
+                    {
+                        double an = a[e * states + n], decay = Math.Exp(dt * an), hp = hs[t, n];
+                        dh[n] += g * c[r * states + n];
+                        dC[r * states + n] += g * hs[t + 1, n];
+                        dB[r * states + n] += dh[n] * dt * uu;
+                        dDelta[r * ch + e] += dh[n] * (an * decay * hp + uu * b[r * states + n]);
+                        du[r * ch + e] += dh[n] * dt * b[r * states + n];
+                        dA[e * states + n] += dh[n] * dt * decay * hp;
+                        dh[n] *= decay;
+                    }
+                }
+            }
+        return [du, dDelta, dA, dB, dC, dD];
+    }
+
+    /// <summary>
+    /// The TTT dual-form scan (ptx/ttt_dual.cu) composed from the inner model's analytic mini-batch
+    /// (<see cref="Ttt.Models.InnerModel.DualMiniBatch"/>, float64 on the CPU, ⌊T/K⌋ mini-batches and a remainder with
+    /// τ[:T mod K]) and differentiated by autograd: returns [output, final state…] and the gradients of
+    /// Σᵢ Σ(outputᵢ ⊙ weightsᵢ) with respect to θ₀…, q, k, v, lr, τ, γ, β. θ₀ are [B, H, …].
+    /// </summary>
+    public static (Tensor[] Outputs, Tensor[] Grads) TttDualScan(Ttt.Models.InnerModel inner, Tensor[] inputs, Tensor[] weights)
+    {
+        var leaves = inputs.Select(t => t.To(DType.Float64).To(Device.Cpu).Detach().RequireGrad()).ToArray();
+        int s = leaves.Length - 7;
+        var (q, k, v, lr, tau, gamma, beta) = (leaves[s], leaves[s + 1], leaves[s + 2], leaves[s + 3], leaves[s + 4], leaves[s + 5], leaves[s + 6]);
+        int t = q.Shape[2], kLen = tau.Shape[0];
+        IReadOnlyList<Tensor> state = leaves[..s];
+        var outputs = new List<Tensor>();
+        for (int start = 0; start < t; start += kLen)
+        {
+            int len = Math.Min(kLen, t - start);
+            var tauM = tau.Narrow(0, 0, len);
+            var eta = tauM.Reshape(1, 1, len, 1) * lr.Narrow(2, start, len).Unsqueeze(2);
+            var (o, st) = inner.DualMiniBatch(state, q.Narrow(2, start, len), k.Narrow(2, start, len), v.Narrow(2, start, len), eta, gamma, beta)!.Value;
+            outputs.Add(o);
+            state = st;
+        }
+        Tensor[] all = [Tensor.Cat(outputs, 2), .. state];
+        var loss = all.Select((o, i) => (o * weights[i].To(DType.Float64).To(Device.Cpu)).Sum()).Aggregate((a, b) => a + b);
+        return (all.Select(o => o.Detach()).ToArray(), Autograd.Grad([loss], leaves));
     }
 }

@@ -1,3 +1,5 @@
+using Ttt.Backends;
+
 namespace Ttt.Models;
 
 /// <summary>
@@ -12,8 +14,9 @@ namespace Ttt.Models;
 /// op saves its inputs and the states at chunk boundaries, so its memory beyond the inputs is
 /// O(L/chunk · N) per channel. The kernel's backward is not itself differentiable: when a second-order gradient is
 /// requested (the engine runs backward with grad mode on, <c>createGraph: true</c>), the backward instead
-/// differentiates <see cref="Reference"/>, the same scan written with differentiable tensor ops. On other devices
-/// the op is <see cref="Reference"/>.</para>
+/// differentiates <see cref="Reference"/>, the same scan written with differentiable tensor ops. On a device whose
+/// backend implements <see cref="ISelectiveScanKernels"/> (CUDA: ptx/mamba_scan.cu) the op runs those kernels with the
+/// same contract; on other devices it is <see cref="Reference"/>.</para>
 /// </summary>
 internal static class SelectiveScan
 {
@@ -79,6 +82,8 @@ internal static class SelectiveScan
         Validate(u, delta, a, b, c, d);
         if (chunkSize < 1) throw new ArgumentOutOfRangeException(nameof(chunkSize), $"selective_scan: chunk size must be ≥ 1, got {chunkSize}");
         if (vectorBits is not (128 or 256 or 512)) throw new ArgumentOutOfRangeException(nameof(vectorBits), $"selective_scan: vector width must be 128, 256 or 512 bits, got {vectorBits}");
+        if (u.Device != Device.Cpu && u.Backend is ISelectiveScanKernels device && device.SupportsSelectiveScan(u.DType))
+            return RunOnDevice(device, u, delta, a, b, c, d, wantLastState);
         if (u.Device != Device.Cpu)
         {
             if (!wantLastState) return (Reference(u, delta, a, b, c, d), null);
@@ -96,6 +101,26 @@ internal static class SelectiveScan
                 chunkSize, vectorBits, saveStates: record, wantLast: wantLastState);
         }
         if (record) y.AttachGradFn(new SelectiveScanNode(inputs, states!, chunkSize, vectorBits));
+        return (y, last);
+    }
+
+    /// <summary>
+    /// The op on a backend with its own scan kernels (CUDA: ptx/mamba_scan.cu): the same contract as the CPU kernel
+    /// path (a detached final state; the composed second-order backward).
+    /// </summary>
+    private static (Tensor Y, Tensor? LastState) RunOnDevice(ISelectiveScanKernels device, Tensor u, Tensor delta, Tensor a, Tensor b, Tensor c, Tensor d,
+        bool wantLastState)
+    {
+        Tensor[] inputs = [u, delta, a, b, c, d];
+        bool record = GradMode.IsEnabled && inputs.Any(t => t.RequiresGrad);
+        Tensor y;
+        Tensor? last;
+        using (GradMode.Disable())
+        {
+            var x = inputs.Select(t => t.Detach()).ToArray();
+            (y, last) = device.SelectiveScanForward(x[0], x[1], x[2], x[3], x[4], x[5], wantLastState);
+        }
+        if (record) y.AttachGradFn(new SelectiveScanNode(inputs, device));
         return (y, last);
     }
 
@@ -136,7 +161,8 @@ internal static class SelectiveScan
     private sealed class SelectiveScanNode : GradNode
     {
         private readonly SavedTensor[] _inputs;
-        private readonly SavedTensor _states;
+        private readonly SavedTensor? _states;
+        private readonly ISelectiveScanKernels? _device;
         private readonly int _chunk, _bits;
 
         public SelectiveScanNode(Tensor[] inputs, Tensor states, int chunk, int bits) : base("selective_scan", inputs)
@@ -146,12 +172,26 @@ internal static class SelectiveScan
             (_chunk, _bits) = (chunk, bits);
         }
 
+        /// <summary>The node of the device path: the device's backward recomputes the states itself.</summary>
+        public SelectiveScanNode(Tensor[] inputs, ISelectiveScanKernels device) : base("selective_scan", inputs)
+        {
+            _inputs = inputs.Select(Save).ToArray();
+            _device = device;
+        }
+
         protected override Tensor?[] Backward(Tensor grad, bool[] needsGrad)
         {
             var inputs = _inputs.Select(s => s.Value).ToArray();
             if (GradMode.IsEnabled) return ComposedBackward(inputs, grad, needsGrad);
+            Tensor[] grads;
+            if (_device is not null)
+            {
+                var d = inputs.Select(t => t.Detach()).ToArray();
+                grads = _device.SelectiveScanBackward(d[0], d[1], d[2], d[3], d[4], d[5], grad.Detach());
+                return grads.Select((g, i) => needsGrad[i] ? g : null).ToArray();
+            }
             var x = inputs.Select(t => t.Detach().Contiguous()).ToArray();
-            var grads = SelectiveScanKernel.Backward(x[0], x[1], x[2], x[3], x[4], x[5], _states.Value, grad.Contiguous(), _chunk, _bits);
+            grads = SelectiveScanKernel.Backward(x[0], x[1], x[2], x[3], x[4], x[5], _states!.Value, grad.Contiguous(), _chunk, _bits);
             return grads.Select((g, i) => needsGrad[i] ? g : null).ToArray();
         }
 

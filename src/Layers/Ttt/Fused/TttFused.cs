@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Ttt.Backends;
 using Ttt.Cpu;
 using Ttt.Models.Fused;
 
@@ -7,7 +8,9 @@ namespace Ttt.Models;
 /// <summary>
 /// Fused CPU kernels for the dual-form scan of TTT-Linear and TTT-MLP (spec §1.7, §1.8, §1.10 with the remainder
 /// rule): one autograd op for a whole sequence scan with a hand-written backward (a reverse scan that recomputes
-/// each mini-batch from the states saved at mini-batch boundaries). The composed path
+/// each mini-batch from the states saved at mini-batch boundaries). On a device whose backend implements
+/// <see cref="ITttDualKernels"/> (CUDA: ptx/ttt_dual.cu, head dim ≤ 64, K ≤ 64) the same op runs that backend's
+/// kernels, with the same contract (including the composed second-order backward). The composed path
 /// (<see cref="InnerModel.DualMiniBatch"/> in a loop) stays the oracle; <see cref="Enabled"/> switches the
 /// routing in <see cref="TTTLayer"/> between the two.
 /// <para>
@@ -86,14 +89,27 @@ internal static class TttFused
 
     /// <summary>
     /// The routing rule of <see cref="TTTLayer"/>: fused when enabled, the inner loop is in dual mode, the inner
-    /// model is exactly <see cref="LinearInner"/> or <see cref="MlpInner"/> and the tensors are on the CPU.
+    /// model is exactly <see cref="LinearInner"/> or <see cref="MlpInner"/>, and the tensors are on the CPU or on a
+    /// device whose backend runs this case (<see cref="ITttDualKernels"/>: CUDA, head dim and mini-batch
+    /// <paramref name="miniBatch"/> within its limits, ptx/ttt_dual.cu).
     /// </summary>
-    public static bool Applies(InnerModel inner, InnerLoopMode mode, Tensor q)
+    public static bool Applies(InnerModel inner, InnerLoopMode mode, Tensor q, int miniBatch = 0)
     {
         ArgumentNullException.ThrowIfNull(q);
-        return Enabled && mode == InnerLoopMode.Dual && Supports(inner) && q.Device.Type == DeviceType.Cpu
-            && q.DType is DType.Float32 or DType.Float64;
+        if (!Enabled || mode != InnerLoopMode.Dual || !Supports(inner) || q.DType is not (DType.Float32 or DType.Float64)) return false;
+        if (q.Device.Type == DeviceType.Cpu) return true;
+        return q.Rank == 4 && miniBatch > 0 && q.Backend is ITttDualKernels kernels
+            && kernels.SupportsTttDual(KindOf(inner), q.DType, q.Shape[3], miniBatch);
     }
+
+    /// <summary>The device kernels' name for a supported inner model.</summary>
+    internal static TttDualKind KindOf(InnerModel inner) => inner switch
+    {
+        LinearInner => TttDualKind.Linear,
+        MlpInner { ExactGeluDerivative: true } => TttDualKind.MlpExactGelu,
+        MlpInner => TttDualKind.Mlp,
+        _ => throw new ArgumentException($"fused scan: inner model '{inner.Kind}' has no fused kernel"),
+    };
 
     /// <summary>
     /// The dual-form scan over a whole sequence: ⌊T/K⌋ mini-batches of K tokens, then one of T mod K tokens with
@@ -126,6 +142,7 @@ internal static class TttFused
         var shape = new ScanShape(inner, theta0, q, k, v, lr, tau, gamma, beta);
         Tensor[] inputs = [.. theta0, q, k, v, lr, tau, gamma, beta];
         bool record = GradMode.IsEnabled && inputs.Any(t => t.RequiresGrad);
+        if (q.Device.Type != DeviceType.Cpu) return ScanOnDevice(shape, inputs, record);
         int group = Math.Max(1, checkpointGroup);
         int bits = VectorBits;
         Tensor flat;
@@ -137,13 +154,48 @@ internal static class TttFused
             Kernels.Forward(shape, inputs, flat, lease?.Tensor, group, bits);
         }
         if (lease is { } l) flat.AttachGradFn(new FusedScanNode(shape, inputs, l, group, bits));
-        return Unpack(shape, flat);
+        return Unpack(shape, flat, tokenMajor: true);
     }
 
-    private static (Tensor Output, Tensor[] State) Unpack(ScanShape shape, Tensor flat)
+    /// <summary>
+    /// The scan on a device: its backend's kernels (<see cref="ITttDualKernels"/>, CUDA: ptx/ttt_dual.cu) with the same
+    /// op contract as the CPU kernels, or, when the backend does not run this case, the composed path.
+    /// </summary>
+    private static (Tensor Output, Tensor[] State) ScanOnDevice(ScanShape shape, Tensor[] inputs, bool record)
     {
-        // The kernels write the output [B, T, H, d] (ScanIo.TokenRow): returned as a [B, H, T, d] view.
-        var output = flat.Narrow(0, 0, checked((int)shape.OutputLength)).Reshape(shape.B, shape.T, shape.H, shape.D).Permute(0, 2, 1, 3);
+        var kind = KindOf(shape.Inner);
+        if (inputs[^7].Backend is not ITttDualKernels kernels || !kernels.SupportsTttDual(kind, shape.DType, shape.D, shape.K))
+        {
+            var composed = Composed(shape.Inner, inputs);
+            return (composed[0], composed[1..]);
+        }
+        int s = inputs.Length - 7;
+        Tensor flat;
+        Tensor? saved;
+        using (GradMode.Disable())
+        {
+            var theta = inputs.Take(s).Select(t => shape.ThetaBatched
+                ? t.Detach().Contiguous()
+                : t.Detach().Unsqueeze(0).Expand([shape.B, .. t.Shape]).Contiguous()).ToArray();
+            var x = inputs.Skip(s).Select(t => t.Detach()).ToArray();
+            flat = Tensor.Empty([shape.FlatLength], shape.DType, x[0].Device);
+            saved = kernels.TttDualForward(kind, theta, x[0], x[1], x[2], x[3], x[4], x[5], x[6], flat, record);
+        }
+        if (record) flat.AttachGradFn(new DeviceScanNode(shape, inputs, kernels, kind, saved!));
+        return Unpack(shape, flat, tokenMajor: false);
+    }
+
+    /// <summary>
+    /// Splits the flat result into the output [B, H, T, d] and the final state. The CPU kernels write the output block
+    /// token-major, [B, T, H, d] (ScanIo.TokenRow), so merging heads afterwards copies nothing; the device kernels write
+    /// it head-major, [B, H, T, d]. Either way the output is returned as a [B, H, T, d] view.
+    /// </summary>
+    private static (Tensor Output, Tensor[] State) Unpack(ScanShape shape, Tensor flat, bool tokenMajor)
+    {
+        var block = flat.Narrow(0, 0, checked((int)shape.OutputLength));
+        var output = tokenMajor
+            ? block.Reshape(shape.B, shape.T, shape.H, shape.D).Permute(0, 2, 1, 3)
+            : block.Reshape(shape.B, shape.H, shape.T, shape.D);
         var state = new Tensor[shape.StateShapes.Length];
         long offset = shape.OutputLength;
         for (int i = 0; i < state.Length; i++)
@@ -229,33 +281,81 @@ internal static class TttFused
             return result;
         }
 
-        /// <summary>Recompute with composed ops (recording) and differentiate them with createGraph (as Checkpoint does).</summary>
-        private Tensor?[] ComposedBackward(Tensor[] originals, Tensor grad, bool[] needsGrad)
+        private Tensor?[] ComposedBackward(Tensor[] originals, Tensor grad, bool[] needsGrad) =>
+            ComposedScanBackward(_shape, _requiresGrad, originals, grad, needsGrad, tokenMajor: true);
+    }
+
+    /// <summary>
+    /// The device op's node: the flat output's backward runs the device's reverse-scan kernel from the saved
+    /// mini-batch-start states; with grad mode on (createGraph) it takes the composed path, as the CPU node does.
+    /// </summary>
+    private sealed class DeviceScanNode : GradNode
+    {
+        private readonly ScanShape _shape;
+        private readonly SavedTensor[] _inputs;
+        private readonly SavedTensor _saved;
+        private readonly ITttDualKernels _kernels;
+        private readonly TttDualKind _kind;
+        private readonly bool[] _requiresGrad;
+
+        public DeviceScanNode(ScanShape shape, Tensor[] inputs, ITttDualKernels kernels, TttDualKind kind, Tensor saved) : base("ttt_fused_scan", inputs)
         {
-            Tensor[] replay = originals.Select((t, i) => _requiresGrad[i] ? t.Alias() : t.Detach()).ToArray();
-            var outputs = Composed(_shape.Inner, replay);
-            var shapes = new[] { new[] { _shape.B, _shape.T, _shape.H, _shape.D } }.Concat(_shape.StateShapes).ToArray();
-            var differentiable = new List<Tensor>();
-            var gradOutputs = new List<Tensor?>();
-            long offset = 0;
-            for (int i = 0; i < outputs.Length; i++)
+            _shape = shape;
+            _inputs = inputs.Select(Save).ToArray();
+            _saved = Save(saved);
+            _kernels = kernels;
+            _kind = kind;
+            _requiresGrad = inputs.Select(t => t.RequiresGrad).ToArray();
+        }
+
+        protected override Tensor?[] Backward(Tensor grad, bool[] needsGrad)
+        {
+            var inputs = _inputs.Select(s => s.Value).ToArray();
+            if (GradMode.IsEnabled) return ComposedScanBackward(_shape, _requiresGrad, inputs, grad, needsGrad, tokenMajor: false);
+            int s = inputs.Length - 7;
+            var x = inputs.Skip(s).Select(t => t.Detach()).ToArray();
+            var grads = _kernels.TttDualBackward(_kind, x[0], x[1], x[2], x[3], x[4], x[5], x[6], _saved.Value, grad.Detach().Contiguous());
+            var result = new Tensor?[inputs.Length];
+            for (int i = 0; i < inputs.Length; i++)
             {
-                int n = (int)ShapeUtil.Numel(shapes[i]);
-                if (outputs[i].RequiresGrad)
-                {
-                    differentiable.Add(outputs[i]);
-                    var g = grad.Narrow(0, (int)offset, n).Reshape(shapes[i]);
-                    gradOutputs.Add(i == 0 ? g.Permute(0, 2, 1, 3) : g);   // the output block is [B, T, H, d]
-                }
-                offset += n;
+                if (!needsGrad[i]) continue;
+                // θ₀ given per head ([H, …]) was broadcast over the batch: its gradient is the sum over the batch.
+                result[i] = i < s && !_shape.ThetaBatched ? grads[i].Sum(0) : grads[i];
             }
-            var wanted = Enumerable.Range(0, replay.Length).Where(i => needsGrad[i] && _requiresGrad[i]).ToArray();
-            var result = new Tensor?[replay.Length];
-            if (differentiable.Count == 0 || wanted.Length == 0) return result;
-            var grads = Autograd.Grad(differentiable, wanted.Select(i => replay[i]).ToArray(), gradOutputs, createGraph: true);
-            for (int j = 0; j < wanted.Length; j++) result[wanted[j]] = grads[j];
             return result;
         }
+    }
+
+    /// <summary>
+    /// Recompute with composed ops (recording) and differentiate them with createGraph (as Checkpoint does).
+    /// <paramref name="tokenMajor"/>: the layout of the output block in <paramref name="grad"/> (see <see cref="Unpack"/>).
+    /// </summary>
+    private static Tensor?[] ComposedScanBackward(ScanShape shape, bool[] requiresGrad, Tensor[] originals, Tensor grad, bool[] needsGrad, bool tokenMajor)
+    {
+        Tensor[] replay = originals.Select((t, i) => requiresGrad[i] ? t.Alias() : t.Detach()).ToArray();
+        var outputs = Composed(shape.Inner, replay);
+        int[] outputShape = tokenMajor ? [shape.B, shape.T, shape.H, shape.D] : [shape.B, shape.H, shape.T, shape.D];
+        var shapes = new[] { outputShape }.Concat(shape.StateShapes).ToArray();
+        var differentiable = new List<Tensor>();
+        var gradOutputs = new List<Tensor?>();
+        long offset = 0;
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            int n = (int)ShapeUtil.Numel(shapes[i]);
+            if (outputs[i].RequiresGrad)
+            {
+                differentiable.Add(outputs[i]);
+                var g = grad.Narrow(0, (int)offset, n).Reshape(shapes[i]);
+                gradOutputs.Add(i == 0 && tokenMajor ? g.Permute(0, 2, 1, 3) : g);
+            }
+            offset += n;
+        }
+        var wanted = Enumerable.Range(0, replay.Length).Where(i => needsGrad[i] && requiresGrad[i]).ToArray();
+        var result = new Tensor?[replay.Length];
+        if (differentiable.Count == 0 || wanted.Length == 0) return result;
+        var grads = Autograd.Grad(differentiable, wanted.Select(i => replay[i]).ToArray(), gradOutputs, createGraph: true);
+        for (int j = 0; j < wanted.Length; j++) result[wanted[j]] = grads[j];
+        return result;
     }
 }
 
@@ -296,7 +396,7 @@ internal sealed class ScanShape
         }
         foreach (var t in theta0.Concat([q, k, v, lr, tau, gamma, beta]))
         {
-            if (t.Device.Type != DeviceType.Cpu) throw new ArgumentException($"fused scan: tensors must be on the CPU, got {t.Device}");
+            if (t.Device != q.Device) throw new ArgumentException($"fused scan: tensors are on different devices ({t.Device} and {q.Device})");
             if (t.DType != q.DType) throw new ArgumentException($"fused scan: dtypes differ ({t.DType.Name()} and {q.DType.Name()})");
         }
         if (q.DType is not (DType.Float32 or DType.Float64)) throw new ArgumentException($"fused scan: float32 or float64 expected, got {q.DType.Name()}");
