@@ -43,27 +43,34 @@ public abstract class InnerModel
     public virtual Tensor[]? TokenGradients(IReadOnlyList<Tensor> theta, Tensor k, Tensor target, Tensor gamma, Tensor beta, InnerObjective? objective = null) => null;
 }
 
-/// <summary>TTT-Linear: f_res(x) = x·W1 + b1 with W1 [d, d], b1 [1, d].</summary>
+/// <summary>TTT-Linear: f_res(x) = x·W1 + b1 with W1 [d, d], b1 [1, d] (without b1 when <see cref="UseBias"/> is off).</summary>
 public sealed class LinearInner : InnerModel
 {
+    /// <summary>The bias b1 (official, true); false gives the paper's plain f(x) = x·W of its linear-attention ablation.</summary>
+    public bool UseBias { get; init; } = true;
+
     /// <inheritdoc/>
     public override string Kind => "linear";
 
     /// <inheritdoc/>
-    public override IReadOnlyList<InnerParameter> Parameters { get; } =
-    [
-        new("W1", d => [d, d], 0.02),
-        new("b1", d => [1, d], 0),
-    ];
+    public override IReadOnlyList<InnerParameter> Parameters => UseBias ? s_withBias : s_withoutBias;
+
+    private static readonly InnerParameter[] s_withBias = [new("W1", d => [d, d], 0.02), new("b1", d => [1, d], 0)];
+    private static readonly InnerParameter[] s_withoutBias = [s_withBias[0]];
 
     /// <inheritdoc/>
-    public override Tensor Forward(IReadOnlyList<Tensor> theta, Tensor x) => Tensor.Matmul(x, theta[0]) + theta[1];
+    public override Tensor Forward(IReadOnlyList<Tensor> theta, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(theta);
+        return UseBias ? Tensor.Matmul(x, theta[0]) + theta[1] : Tensor.Matmul(x, theta[0]);
+    }
 
     /// <inheritdoc/>
     public override (Tensor Output, Tensor[] State)? DualMiniBatch(IReadOnlyList<Tensor> theta, Tensor q, Tensor k, Tensor v, Tensor eta, Tensor gamma, Tensor beta, InnerObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(theta);
         objective ??= InnerObjective.Official;
+        if (!UseBias) return DualMiniBatchWithoutBias(theta[0], q, k, v, eta, gamma, beta, objective);
         Tensor w = theta[0], b = theta[1];
         int kLen = k.Shape[2];
         var z = Tensor.Matmul(k, w) + b;                                   // [B,H,K,d] predictions at the start state
@@ -78,14 +85,26 @@ public sealed class LinearInner : InnerModel
         return (output, [wNext, bNext]);
     }
 
+    /// <summary>The dual form above with b = 0 throughout (no bias parameter, no bias state).</summary>
+    private static (Tensor Output, Tensor[] State) DualMiniBatchWithoutBias(Tensor w, Tensor q, Tensor k, Tensor v, Tensor eta, Tensor gamma, Tensor beta, InnerObjective objective)
+    {
+        int kLen = k.Shape[2];
+        var g = objective.Gradient(Tensor.Matmul(k, w), objective.Target(k, v), gamma, beta); // [B,H,K,d]
+        var attn = Tensor.Matmul(q, k.MT).Tril();                          // [B,H,K,K]
+        var zBar = Tensor.Matmul(q, w) - Tensor.Matmul(eta * attn, g);     // q_i·W_i
+        var last = eta.Select(2, kLen - 1).Unsqueeze(-1);                  // [B,H,K,1]
+        return (objective.Output(q, zBar, gamma, beta), [w - Tensor.Matmul((last * k).MT, g)]);
+    }
+
     /// <inheritdoc/>
     public override Tensor[]? TokenGradients(IReadOnlyList<Tensor> theta, Tensor k, Tensor target, Tensor gamma, Tensor beta, InnerObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(theta);
-        var z = Tensor.Matmul(k, theta[0]) + theta[1];
+        var z = Forward(theta, k);
         var g = (objective ?? InnerObjective.Official).Gradient(z, target, gamma, beta); // [B,H,N,d]
         // ∇W ℓ_j = k_jᵀ g_j (outer product), ∇b ℓ_j = g_j
-        return [k.Unsqueeze(-1) * g.Unsqueeze(-2), g.Unsqueeze(-2)];
+        var gradW = k.Unsqueeze(-1) * g.Unsqueeze(-2);
+        return UseBias ? [gradW, g.Unsqueeze(-2)] : [gradW];
     }
 }
 

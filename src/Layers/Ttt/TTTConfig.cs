@@ -51,6 +51,11 @@ public sealed class TTTConfig
     /// sequence from W0 = 0 (false; no W0 parameters).
     /// </summary>
     public bool LearnableInitState { get; set; } = true;
+    /// <summary>
+    /// Ablation switch: the bias b1 of TTT-Linear's f_res(x) = x·W1 + b1 (official, true). False gives the paper's plain
+    /// f(x) = x·W of its linear-attention rows (TTT-Linear only).
+    /// </summary>
+    public bool UseTttBias { get; set; } = true;
     /// <summary>Ablation switch: the per-head LayerNorm inside f, f(x) = x + LN(f_res(x)) (official, true).</summary>
     public bool UseTttNorm { get; set; } = true;
     /// <summary>
@@ -69,7 +74,7 @@ public sealed class TTTConfig
     /// <summary>η of the fixed inner learning rate (used only when <see cref="LearnableTttLr"/> is false); ½ makes TTT-Linear with W0 = 0, b = T and no LN/residual exactly linear attention.</summary>
     public double TttFixedLr { get; set; } = 0.5;
     /// <summary>True when every ablation switch has its official value (the fused kernels and checkpoints assume it).</summary>
-    public bool IsOfficialInnerLoop => LearnableInitState && UseTttNorm && UseTttResidual && LearnableTttLr;
+    public bool IsOfficialInnerLoop => LearnableInitState && UseTttBias && UseTttNorm && UseTttResidual && LearnableTttLr;
     /// <summary>Scan checkpointing: keep one state every this many mini-batches during training (0: keep all).</summary>
     public int ScanCheckpointGroupSize { get; set; }
     /// <summary>Beginning-of-sequence token id.</summary>
@@ -149,6 +154,7 @@ public sealed class TTTConfig
         if (HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dim {HeadDim} must be even for RoPE");
         if (TttLayerType is not ("linear" or "mlp"))
             throw new InvalidDataException($"{source}: ttt_layer_type must be \"linear\" or \"mlp\", got \"{TttLayerType}\"");
+        if (!UseTttBias && TttLayerType != "linear") throw new InvalidDataException($"{source}: use_ttt_bias = false is only supported for ttt_layer_type \"linear\"");
         if (HiddenAct != "silu") throw new InvalidDataException($"{source}: hidden_act \"{HiddenAct}\" is not supported (only \"silu\")");
         if (ScanCheckpointGroupSize < 0) throw new InvalidDataException($"{source}: scan_checkpoint_group_size must be ≥ 0");
         const long limit = 1L << 34;
@@ -178,6 +184,7 @@ public sealed class TTTConfig
         ("conv_kernel", c => c.ConvKernel, (c, n) => c.ConvKernel = n.GetValue<int>()),
         ("scan_checkpoint_group_size", c => c.ScanCheckpointGroupSize, (c, n) => c.ScanCheckpointGroupSize = n.GetValue<int>()),
         ("learnable_init_state", c => c.LearnableInitState, (c, n) => c.LearnableInitState = n.GetValue<bool>()),
+        ("use_ttt_bias", c => c.UseTttBias, (c, n) => c.UseTttBias = n.GetValue<bool>()),
         ("use_ttt_norm", c => c.UseTttNorm, (c, n) => c.UseTttNorm = n.GetValue<bool>()),
         ("use_ttt_residual", c => c.UseTttResidual, (c, n) => c.UseTttResidual = n.GetValue<bool>()),
         ("learnable_ttt_lr", c => c.LearnableTttLr, (c, n) => c.LearnableTttLr = n.GetValue<bool>()),
@@ -187,7 +194,7 @@ public sealed class TTTConfig
         ("pad_token_id", c => c.PadTokenId, (c, n) => c.PadTokenId = n.GetValue<int>()),
     ];
 
-    private static readonly HashSet<string> AblationFields = ["learnable_init_state", "use_ttt_norm", "use_ttt_residual", "learnable_ttt_lr", "ttt_fixed_lr"];
+    private static readonly HashSet<string> AblationFields = ["learnable_init_state", "use_ttt_bias", "use_ttt_norm", "use_ttt_residual", "learnable_ttt_lr", "ttt_fixed_lr"];
 
     /// <summary>Parses config.json text; <paramref name="source"/> names the file in errors.</summary>
     public static TTTConfig Parse(string json, string source = "config.json")

@@ -23,7 +23,7 @@ public sealed class TTTLayer : Module
         ArgumentNullException.ThrowIfNull(gen);
         config.Validate();
         Config = config;
-        Inner = inner ?? (config.TttLayerType == "mlp" ? new MlpInner() : new LinearInner());
+        Inner = inner ?? (config.TttLayerType == "mlp" ? new MlpInner() : new LinearInner { UseBias = config.UseTttBias });
         int width = config.HiddenSize, heads = config.NumAttentionHeads, d = config.HeadDim, k = config.MiniBatchSize;
         double std = config.InitializerRange;
         QProj = AddModule("q_proj", new Linear(width, width, gen, std: std, dtype: dtype));
