@@ -322,6 +322,27 @@ public class AblationTests
 
     // ------------------------------------------------------------------ config
 
+    /// <summary>A model with every switch off saves its config and weights and loads back to the same function.</summary>
+    [Fact]
+    public void Ablated_models_save_and_load()
+    {
+        var config = Config(k: 5, w0: false, norm: false, residual: false, learnableLr: false, eta: 0.25, mamba: true, bias: false);
+        var model = new TTTForCausalLM(config, new Generator(60), dtype: DType.Float64);
+        var folder = Path.Combine(Path.GetTempPath(), "ttt-ablation-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            ModelZoo.Save(folder, model);
+            var loaded = ModelZoo.Load(folder, DType.Float64);
+            var ids = Tensor.FromArray(new long[] { 1, 4, 2, 7, 7, 0, 3, 12, 5, 6, 1 }, [1, 11]);
+            Assert.True(LayerTestSupport.Rel(model.Forward(ids), loaded.Forward(ids)) < 1e-14);
+            Assert.Equal(model.ParameterCount(), loaded.ParameterCount());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Fact]
     public void Official_configs_omit_the_switches_and_ablated_ones_round_trip()
     {

@@ -33,16 +33,17 @@ public static class ExperimentCommand
         new("--eval-batches", "N", "held-out batches for the final evaluation of each model", "32; --quick: 4"),
         new("--seed", "N", "seed of the initializations and the data", "0"),
         new("--threads", "N", "CPU threads", "all cores"),
+        new("--backbone", "NAME", "ablation only: transformer (the paper's ladder, Mamba backbone in the last row) or mamba (every row)", "transformer"),
         new("--quick", null, "a reduced run (shorter sequences, fewer steps) for a smoke check"),
         new("--out", "DIR", "results folder", "runs/experiment-<name>"),
     ], Run, "ablation|context");
 
     /// <summary>The effective settings of one experiment run.</summary>
-    internal sealed record Settings(string Name, string Data, string Tokenizer, string Size, int SeqLen, int Steps, int Batch, double Lr, int EvalBatches, ulong Seed, bool Quick)
+    internal sealed record Settings(string Name, string Data, string Tokenizer, string Size, int SeqLen, int Steps, int Batch, double Lr, int EvalBatches, ulong Seed, bool Quick, string Backbone = "transformer")
     {
         /// <summary>The command that reproduces this run.</summary>
         public string CommandLine() => string.Create(CultureInfo.InvariantCulture,
-            $"ttt experiment {Name} --data {Data}{(Data.StartsWith("text:", StringComparison.Ordinal) ? $" --tokenizer {Tokenizer}" : "")} --size {Size} --seq-len {SeqLen} --steps {Steps} --batch {Batch} --lr {Lr:G} --eval-batches {EvalBatches} --seed {Seed}");
+            $"ttt experiment {Name} --data {Data}{(Data.StartsWith("text:", StringComparison.Ordinal) ? $" --tokenizer {Tokenizer}" : "")} --size {Size} --seq-len {SeqLen} --steps {Steps} --batch {Batch} --lr {Lr:G} --eval-batches {EvalBatches} --seed {Seed}{(Backbone == "transformer" ? "" : $" --backbone {Backbone}")}");
     }
 
     /// <summary>One trained and evaluated model.</summary>
@@ -66,7 +67,9 @@ public static class ExperimentCommand
             a.Double("--lr", 1e-2, 0, 10),
             a.Int("--eval-batches", quick ? 4 : 32, 1, 1 << 16),
             (ulong)a.Int("--seed", 0, 0),
-            quick);
+            quick,
+            a.Choice("--backbone", "transformer", "transformer", "mamba"));
+        if (!ablation && a.Given("--backbone")) throw new UsageException("--backbone applies to the ablation experiment only");
         if (settings.Data != "markov" && !settings.Data.StartsWith("text:", StringComparison.Ordinal))
             throw new UsageException($"--data must be markov or text:PATH; got '{settings.Data}'");
         if (settings.Data.StartsWith("text:", StringComparison.Ordinal) && !File.Exists(settings.Data[5..]) && !Directory.Exists(settings.Data[5..]))
@@ -74,7 +77,7 @@ public static class ExperimentCommand
         if (!TTTConfig.PresetNames.Contains(settings.Size))
             throw new UsageException($"--size must be one of {string.Join(", ", TTTConfig.PresetNames)}; got '{settings.Size}'");
         if (a.Given("--threads")) CpuParallel.Threads = a.Int("--threads", Environment.ProcessorCount, 1, 1024);
-        var outDir = a.String("--out") ?? Path.Combine("runs", $"experiment-{name}{(quick ? "-quick" : "")}");
+        var outDir = a.String("--out") ?? Path.Combine("runs", $"experiment-{name}{(settings.Backbone == "mamba" ? "-mamba" : "")}{(quick ? "-quick" : "")}");
         if (File.Exists(Path.Combine(outDir, "results.csv")))
             throw new UsageException($"{outDir} already holds results; choose another --out");
         Directory.CreateDirectory(outDir);
@@ -82,7 +85,7 @@ public static class ExperimentCommand
         var log = new ProgressDisplay(Console.Out, false, Math.Max(1, settings.Steps / 10));
         log.Message($"{settings.CommandLine()}{(quick ? " (quick)" : "")}, {CpuParallel.Threads} threads → {outDir}");
         var rows = new List<Row>();
-        var plan = ExperimentPlans.For(name, settings.SeqLen);
+        var plan = ExperimentPlans.For(name, settings.SeqLen, settings.Backbone);
         for (int i = 0; i < plan.Count; i++)
         {
             rows.Add(TrainOne(settings, plan[i], Path.Combine(outDir, "models", plan[i].Slug(i)), log));

@@ -25,7 +25,13 @@ public static class ExperimentPlans
     /// until the last, which switches to the Mamba backbone. The inner bias b1 is off in the two linear-attention
     /// rows (the paper's f(x) = Wx) and comes on with the official f in the "+ LN and residual" row.
     /// </summary>
-    public static IReadOnlyList<ExperimentModel> Ablation(int seqLen) =>
+    public static IReadOnlyList<ExperimentModel> Ablation(int seqLen, string backbone = "transformer") =>
+        backbone == "transformer" ? TransformerLadder(seqLen)
+        // The same ladder with the Mamba backbone in every row (a diagnostic: its convs let a one-layer TTT read the
+        // previous token); it ends at "+ learnable η", which is then TTT-Linear (M).
+        : TransformerLadder(seqLen).Take(5).Select(m => m with { Backbone = "mamba" }).ToArray();
+
+    private static IReadOnlyList<ExperimentModel> TransformerLadder(int seqLen) =>
     [
         new("linear attention ≡ TTT (linear f, b = T, W0 = 0, η = ½)", "ttt-linear", "transformer", c =>
         {
@@ -72,9 +78,9 @@ public static class ExperimentPlans
     ];
 
     /// <summary>The models of experiment <paramref name="name"/>.</summary>
-    public static IReadOnlyList<ExperimentModel> For(string name, int seqLen) => name switch
+    public static IReadOnlyList<ExperimentModel> For(string name, int seqLen, string backbone = "transformer") => name switch
     {
-        "ablation" => Ablation(seqLen),
+        "ablation" => Ablation(seqLen, backbone),
         "context" => Context(),
         _ => throw new ArgumentException($"unknown experiment '{name}': expected {string.Join(", ", Names)}"),
     };
