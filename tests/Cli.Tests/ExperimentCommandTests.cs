@@ -72,6 +72,8 @@ public class ExperimentCommandTests
         Assert.Equal(2, CliRunner.Run("experiment", "nonsense").Code);
         Assert.Equal(2, CliRunner.Run("experiment", "ablation", "context").Code);
         Assert.Equal(2, CliRunner.Run("experiment", "ablation", "--data", "mqar").Code);
+        Assert.Equal(2, CliRunner.Run("experiment", "context", "--backbone", "mamba").Code);
+        Assert.Equal(2, CliRunner.Run("experiment", "ablation", "--backbone", "rnn").Code);
         Assert.Equal(2, CliRunner.Run("experiment", "ablation", "--data", "text:no/such/file").Code);
         var (code, output, _) = CliRunner.Run("experiment", "--help");
         Assert.Equal(0, code);
