@@ -17,7 +17,8 @@ public sealed record OptionSpec(string Name, string? Value, string Help, string?
 }
 
 /// <summary>A subcommand: its options and what it does.</summary>
-public sealed class CommandSpec(string name, string summary, IReadOnlyList<OptionSpec> options, Func<ParsedArgs, int> run)
+/// <remarks><paramref name="positional"/> names the words the command takes before or among its options (e.g. "ablation|context"); null: none.</remarks>
+public sealed class CommandSpec(string name, string summary, IReadOnlyList<OptionSpec> options, Func<ParsedArgs, int> run, string? positional = null)
 {
     /// <summary>Subcommand name.</summary>
     public string Name { get; } = name;
@@ -31,7 +32,7 @@ public sealed class CommandSpec(string name, string summary, IReadOnlyList<Optio
     /// <summary>The help text.</summary>
     public string Help()
     {
-        var lines = new List<string> { $"usage: ttt {Name} [options]", "", Summary, "", "options:" };
+        var lines = new List<string> { $"usage: ttt {Name}{(positional is null ? "" : " " + positional)} [options]", "", Summary, "", "options:" };
         foreach (var o in Options.Append(new OptionSpec("--verbose", null, "show stack traces of errors")).Append(new OptionSpec("--help", null, "show this help")))
         {
             var left = o.IsFlag ? o.Name : $"{o.Name} {o.Value}";
@@ -45,6 +46,7 @@ public sealed class CommandSpec(string name, string summary, IReadOnlyList<Optio
     {
         var values = new Dictionary<string, string>();
         var flags = new HashSet<string>();
+        var words = new List<string>();
         var known = Options.ToDictionary(o => o.Name);
         for (int i = 0; i < args.Count; i++)
         {
@@ -59,6 +61,11 @@ public sealed class CommandSpec(string name, string summary, IReadOnlyList<Optio
                 name = a[..eq];
                 inline = a[(eq + 1)..];
             }
+            if (positional is not null && !a.StartsWith('-'))
+            {
+                words.Add(a);
+                continue;
+            }
             if (!known.TryGetValue(name, out var spec))
                 throw new UsageException(a.StartsWith('-') ? $"unknown option '{name}' (see ttt {Name} --help)" : $"unexpected argument '{a}' (see ttt {Name} --help)");
             if (spec.IsFlag)
@@ -71,13 +78,16 @@ public sealed class CommandSpec(string name, string summary, IReadOnlyList<Optio
             if (values.ContainsKey(name)) throw new UsageException($"option {name} given twice");
             values[name] = value;
         }
-        return new ParsedArgs(Name, values, flags);
+        return new ParsedArgs(Name, values, flags, words);
     }
 }
 
 /// <summary>Parsed options with typed, validated accessors that throw <see cref="UsageException"/>.</summary>
-public sealed class ParsedArgs(string command, Dictionary<string, string> values, HashSet<string> flags)
+public sealed class ParsedArgs(string command, Dictionary<string, string> values, HashSet<string> flags, IReadOnlyList<string>? positionals = null)
 {
+    /// <summary>The words given without an option name, in order (commands that take them).</summary>
+    public IReadOnlyList<string> Positionals { get; } = positionals ?? [];
+
     /// <summary>True when the flag was given.</summary>
     public bool Has(string flag) => flags.Contains(flag);
 

@@ -15,6 +15,7 @@ namespace Ttt.Cli
             EvalCommand.Spec,
             GenerateCommand.Spec,
             BenchCommand.Spec,
+            ExperimentCommand.Spec,
         ];
 
         /// <summary>Runs the command line; returns the exit code (0 ok, 1 failure, 2 bad arguments).</summary>

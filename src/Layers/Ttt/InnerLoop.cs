@@ -20,12 +20,13 @@ internal static class InnerLoop
     /// (f(q_i; θ_i) [B, H, k, d], θ_{k−1}).
     /// </summary>
     public static (Tensor Output, Tensor[] State) MiniBatch(InnerModel model, InnerLoopMode mode, IReadOnlyList<Tensor> theta,
-        Tensor q, Tensor k, Tensor v, Tensor eta, Tensor gamma, Tensor beta)
+        Tensor q, Tensor k, Tensor v, Tensor eta, Tensor gamma, Tensor beta, InnerObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (mode == InnerLoopMode.Dual && model.DualMiniBatch(theta, q, k, v, eta, gamma, beta) is { } dual) return dual;
-        var grads = AutogradTokenGradients(model, theta, k, v - k, gamma, beta);
-        return ApplyTokenGradients(model, theta, grads, q, eta, gamma, beta);
+        objective ??= InnerObjective.Official;
+        if (mode == InnerLoopMode.Dual && model.DualMiniBatch(theta, q, k, v, eta, gamma, beta, objective) is { } dual) return dual;
+        var grads = AutogradTokenGradients(model, theta, k, objective.Target(k, v), gamma, beta, objective);
+        return ApplyTokenGradients(model, theta, grads, q, eta, gamma, beta, objective);
     }
 
     /// <summary>
@@ -34,8 +35,9 @@ internal static class InnerLoop
     /// When the caller records a graph, the gradients are recorded too (createGraph), so the outer loss can be
     /// differentiated through them.
     /// </summary>
-    public static Tensor[] AutogradTokenGradients(InnerModel model, IReadOnlyList<Tensor> theta, Tensor k, Tensor target, Tensor gamma, Tensor beta)
+    public static Tensor[] AutogradTokenGradients(InnerModel model, IReadOnlyList<Tensor> theta, Tensor k, Tensor target, Tensor gamma, Tensor beta, InnerObjective? objective = null)
     {
+        objective ??= InnerObjective.Official;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(theta);
         bool outer = GradMode.IsEnabled;
@@ -50,7 +52,7 @@ internal static class InnerLoop
                 return leaf.Unsqueeze(2).Expand([b, h, n, .. t.Shape[2..]]);
             }).ToArray();
             var pred = model.Forward(perToken, (outer ? k : k.Detach()).Unsqueeze(3));       // [B,H,N,1,d]
-            var diff = TttMath.LayerNorm(pred, outer ? gamma : gamma.Detach(), outer ? beta : beta.Detach()) - (outer ? target : target.Detach()).Unsqueeze(3);
+            var diff = objective.Head(pred, outer ? gamma : gamma.Detach(), outer ? beta : beta.Detach()) - (outer ? target : target.Detach()).Unsqueeze(3);
             loss = (diff * diff).Sum() * 0.5;
         }
         return Autograd.Grad([loss], perToken, createGraph: outer);
@@ -61,7 +63,7 @@ internal static class InnerLoop
     /// row i, then outputs q_i + LN(f_res(q_i; θ_i)) and the carried state θ_{k−1}.
     /// </summary>
     public static (Tensor Output, Tensor[] State) ApplyTokenGradients(InnerModel model, IReadOnlyList<Tensor> theta, IReadOnlyList<Tensor> grads,
-        Tensor q, Tensor eta, Tensor gamma, Tensor beta)
+        Tensor q, Tensor eta, Tensor gamma, Tensor beta, InnerObjective? objective = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(theta);
@@ -77,7 +79,7 @@ internal static class InnerLoop
             rows[i] = theta[i].Unsqueeze(2) - update;                                // [B,H,k,shape]
         }
         var z = model.Forward(rows, q.Unsqueeze(3)).Squeeze(3);                      // [B,H,k,d]
-        var output = q + TttMath.LayerNorm(z, gamma, beta);
+        var output = (objective ?? InnerObjective.Official).Output(q, z, gamma, beta);
         return (output, rows.Select(r => r.Select(2, n - 1)).ToArray());
     }
 }

@@ -46,6 +46,35 @@ public sealed class TTTConfig
     public bool PreConv { get; set; }
     /// <summary>Width of every causal conv.</summary>
     public int ConvKernel { get; set; } = 4;
+    /// <summary>
+    /// Ablation switch (paper Table 1): learn the initial state W0 of the inner model (official, true) or start every
+    /// sequence from W0 = 0 (false; no W0 parameters).
+    /// </summary>
+    public bool LearnableInitState { get; set; } = true;
+    /// <summary>
+    /// Ablation switch: the bias b1 of TTT-Linear's f_res(x) = x·W1 + b1 (official, true). False gives the paper's plain
+    /// f(x) = x·W of its linear-attention rows (TTT-Linear only).
+    /// </summary>
+    public bool UseTttBias { get; set; } = true;
+    /// <summary>Ablation switch: the per-head LayerNorm inside f, f(x) = x + LN(f_res(x)) (official, true).</summary>
+    public bool UseTttNorm { get; set; } = true;
+    /// <summary>
+    /// Ablation switch: the residual inside f (official, true). Without it f(x) = LN(f_res(x)), the reconstruction
+    /// target is v instead of v − k and the output is LN(f_res(q)) instead of q + LN(f_res(q)).
+    /// </summary>
+    public bool UseTttResidual { get; set; } = true;
+    /// <summary>
+    /// Ablation switch: the learnable inner learning rate of spec §1.6 (official, true: E[i, j] = τ_i·η_base·σ(x_j·θ_lr + β_lr)/d
+    /// with τ_i = max(0, 1/(i+1) + δ_i)). False: the paper's fixed-η mini-batch GD (Eq. 6–7),
+    /// W_i = W_start − η·Σ_{j≤i} ∇ℓ_paper(W_start; x_j) with the paper's loss ℓ_paper = ‖f(k) − v‖² (no ½): no gate, no
+    /// token-index scale, no 1/d, no learnable_ttt_lr_* or learnable_token_idx parameters. Since the code's loss is
+    /// ½‖·‖², that is E[i, j] = 2η for every j ≤ i.
+    /// </summary>
+    public bool LearnableTttLr { get; set; } = true;
+    /// <summary>η of the fixed inner learning rate (used only when <see cref="LearnableTttLr"/> is false); ½ makes TTT-Linear with W0 = 0, b = T and no LN/residual exactly linear attention.</summary>
+    public double TttFixedLr { get; set; } = 0.5;
+    /// <summary>True when every ablation switch has its official value (the fused kernels and checkpoints assume it).</summary>
+    public bool IsOfficialInnerLoop => LearnableInitState && UseTttBias && UseTttNorm && UseTttResidual && LearnableTttLr;
     /// <summary>Scan checkpointing: keep one state every this many mini-batches during training (0: keep all).</summary>
     public int ScanCheckpointGroupSize { get; set; }
     /// <summary>Beginning-of-sequence token id.</summary>
@@ -117,6 +146,7 @@ public sealed class TTTConfig
         Positive("conv_kernel", ConvKernel);
         Positive("rope_theta", RopeTheta);
         Positive("ttt_base_lr", TttBaseLr);
+        Positive("ttt_fixed_lr", TttFixedLr);
         Positive("rms_norm_eps", RmsNormEps);
         if (!(InitializerRange >= 0)) throw new InvalidDataException($"{source}: initializer_range must be ≥ 0");
         if (HiddenSize % NumAttentionHeads != 0)
@@ -124,6 +154,7 @@ public sealed class TTTConfig
         if (HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dim {HeadDim} = hidden_size {HiddenSize} / num_attention_heads {NumAttentionHeads} must be even for RoPE");
         if (TttLayerType is not ("linear" or "mlp"))
             throw new InvalidDataException($"{source}: ttt_layer_type must be \"linear\" or \"mlp\", got \"{TttLayerType}\"");
+        if (!UseTttBias && TttLayerType != "linear") throw new InvalidDataException($"{source}: use_ttt_bias = false is only supported for ttt_layer_type \"linear\"");
         if (HiddenAct != "silu") throw new InvalidDataException($"{source}: hidden_act \"{HiddenAct}\" is not supported (only \"silu\")");
         if (ScanCheckpointGroupSize < 0) throw new InvalidDataException($"{source}: scan_checkpoint_group_size must be ≥ 0");
         Positive("max_position_embeddings", MaxPositionEmbeddings);
@@ -159,10 +190,18 @@ public sealed class TTTConfig
         ("pre_conv", c => c.PreConv, (c, n) => c.PreConv = n.GetValue<bool>()),
         ("conv_kernel", c => c.ConvKernel, (c, n) => c.ConvKernel = n.GetValue<int>()),
         ("scan_checkpoint_group_size", c => c.ScanCheckpointGroupSize, (c, n) => c.ScanCheckpointGroupSize = n.GetValue<int>()),
+        ("learnable_init_state", c => c.LearnableInitState, (c, n) => c.LearnableInitState = n.GetValue<bool>()),
+        ("use_ttt_bias", c => c.UseTttBias, (c, n) => c.UseTttBias = n.GetValue<bool>()),
+        ("use_ttt_norm", c => c.UseTttNorm, (c, n) => c.UseTttNorm = n.GetValue<bool>()),
+        ("use_ttt_residual", c => c.UseTttResidual, (c, n) => c.UseTttResidual = n.GetValue<bool>()),
+        ("learnable_ttt_lr", c => c.LearnableTttLr, (c, n) => c.LearnableTttLr = n.GetValue<bool>()),
+        ("ttt_fixed_lr", c => c.TttFixedLr, (c, n) => c.TttFixedLr = n.GetValue<double>()),
         ("bos_token_id", c => c.BosTokenId, (c, n) => c.BosTokenId = n.GetValue<int>()),
         ("eos_token_id", c => c.EosTokenId, (c, n) => c.EosTokenId = n.GetValue<int>()),
         ("pad_token_id", c => c.PadTokenId, (c, n) => c.PadTokenId = n.GetValue<int>()),
     ];
+
+    private static readonly HashSet<string> AblationFields = ["learnable_init_state", "use_ttt_bias", "use_ttt_norm", "use_ttt_residual", "learnable_ttt_lr", "ttt_fixed_lr"];
 
     /// <summary>Parses config.json text; <paramref name="source"/> names the file in errors.</summary>
     public static TTTConfig Parse(string json, string source = "config.json")
@@ -212,7 +251,8 @@ public sealed class TTTConfig
     public string ToJson()
     {
         var obj = new JsonObject();
-        foreach (var (name, get, _) in Fields) obj[name] = get(this);
+        foreach (var (name, get, _) in Fields)
+            if (!AblationFields.Contains(name) || !IsOfficialInnerLoop) obj[name] = get(this); // official configs stay as they were
         obj["model_type"] ??= "ttt";
         foreach (var (k, v) in Extra) obj[k] = v?.DeepClone();
         return obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true });

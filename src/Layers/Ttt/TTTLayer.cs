@@ -12,8 +12,9 @@ namespace Ttt.Models;
 /// </summary>
 public sealed class TTTLayer : Module
 {
-    private readonly Parameter[] _theta0;
-    private readonly Parameter _tokenIdxOffset, _lrWeight, _lrBias, _normWeight, _normBias;
+    private readonly Parameter[] _theta0;                 // empty when learnable_init_state is off (W0 = 0)
+    private readonly Parameter? _tokenIdxOffset, _lrWeight, _lrBias; // null when learnable_ttt_lr is off (fixed η)
+    private readonly Parameter? _normWeight, _normBias;   // null when use_ttt_norm is off
 
     /// <summary>Builds the layer for <paramref name="config"/> with a chosen inner model (null: from ttt_layer_type).</summary>
     public TTTLayer(TTTConfig config, Generator gen, InnerModel? inner = null, DType dtype = DType.Float32)
@@ -22,7 +23,7 @@ public sealed class TTTLayer : Module
         ArgumentNullException.ThrowIfNull(gen);
         config.Validate();
         Config = config;
-        Inner = inner ?? (config.TttLayerType == "mlp" ? new MlpInner() : new LinearInner());
+        Inner = inner ?? (config.TttLayerType == "mlp" ? new MlpInner() : new LinearInner { UseBias = config.UseTttBias });
         int width = config.HiddenSize, heads = config.NumAttentionHeads, d = config.HeadDim, k = config.MiniBatchSize;
         double std = config.InitializerRange;
         QProj = AddModule("q_proj", new Linear(width, width, gen, std: std, dtype: dtype));
@@ -34,14 +35,21 @@ public sealed class TTTLayer : Module
             ConvQ = AddModule("conv_q", new CausalConv1d(width, config.ConvKernel, gen, dtype));
             ConvK = AddModule("conv_k", new CausalConv1d(width, config.ConvKernel, gen, dtype));
         }
-        _lrWeight = AddParameter("learnable_ttt_lr_weight", Init.Normal([heads, 1, width], gen, 0.02, dtype));
-        _lrBias = AddParameter("learnable_ttt_lr_bias", Init.Zeros([heads, 1], dtype));
-        _tokenIdxOffset = AddParameter("learnable_token_idx", Init.Zeros([k], dtype));
-        _normWeight = AddParameter("ttt_norm_weight", Init.Ones([heads, d], dtype));
-        _normBias = AddParameter("ttt_norm_bias", Init.Zeros([heads, d], dtype));
+        Objective = new InnerObjective(config.UseTttNorm, config.UseTttResidual);
+        if (config.LearnableTttLr)
+        {
+            _lrWeight = AddParameter("learnable_ttt_lr_weight", Init.Normal([heads, 1, width], gen, 0.02, dtype));
+            _lrBias = AddParameter("learnable_ttt_lr_bias", Init.Zeros([heads, 1], dtype));
+            _tokenIdxOffset = AddParameter("learnable_token_idx", Init.Zeros([k], dtype));
+        }
+        if (config.UseTttNorm)
+        {
+            _normWeight = AddParameter("ttt_norm_weight", Init.Ones([heads, d], dtype));
+            _normBias = AddParameter("ttt_norm_bias", Init.Zeros([heads, d], dtype));
+        }
         if (config.UseGate) GProj = AddModule("g_proj", new Linear(width, width, gen, std: std, dtype: dtype));
         PostNorm = AddModule("post_norm", new LayerNorm(width, TttMath.LnEps, dtype));
-        _theta0 = Inner.Parameters
+        _theta0 = !config.LearnableInitState ? [] : Inner.Parameters
             .Select(p => AddParameter(p.Name, p.InitStd == 0 ? Init.Zeros([heads, .. p.Shape(d)], dtype) : Init.Normal([heads, .. p.Shape(d)], gen, p.InitStd, dtype)))
             .ToArray();
     }
@@ -54,6 +62,9 @@ public sealed class TTTLayer : Module
 
     /// <summary>How mini-batches are computed (dual form by default).</summary>
     public InnerLoopMode Mode { get; set; } = InnerLoopMode.Dual;
+
+    /// <summary>How f wraps f_res (LayerNorm and residual on or off: use_ttt_norm, use_ttt_residual).</summary>
+    public InnerObjective Objective { get; }
 
     /// <summary>Multiplier of the inner learning rate (the TTT-MLP η warmup of the training recipe); 1 by default.</summary>
     public double LrMultiplier { get; set; } = 1;
@@ -76,7 +87,9 @@ public sealed class TTTLayer : Module
     public LayerNorm PostNorm { get; }
 
     /// <summary>The initial state W0 of every sequence, stacked over heads ([H, …] per parameter).</summary>
-    public IReadOnlyList<Tensor> InitialState => _theta0.Select(p => p.Value).ToArray();
+    public IReadOnlyList<Tensor> InitialState => Config.LearnableInitState
+        ? _theta0.Select(p => p.Value).ToArray()
+        : Inner.Parameters.Select(p => Tensor.Zeros([Heads, .. p.Shape(HeadDim)], OProj.Weight.DType, OProj.Weight.Device)).ToArray();
 
     private int Heads => Config.NumAttentionHeads;
     private int HeadDim => Config.HeadDim;
@@ -152,17 +165,23 @@ public sealed class TTTLayer : Module
         return (cos, sin);
     }
 
-    /// <summary>η_base·σ(x·θ_lr + β_lr)/d per head and token: [B, H, T] (spec §1.6).</summary>
+    /// <summary>
+    /// η_base·σ(x·θ_lr + β_lr)/d per head and token: [B, H, T] (spec §1.6); with a fixed η (learnable_ttt_lr off),
+    /// the constant 2η (the paper's η on its un-halved loss, applied to the gradient of our ½‖·‖²).
+    /// </summary>
     private Tensor LearningRates(Tensor x)
     {
+        if (_lrWeight is null)
+            return Tensor.Full([x.Shape[0], Heads, x.Shape[1]], 2 * Config.TttFixedLr * LrMultiplier, x.DType, x.Device);
         var w = _lrWeight.Value.Reshape(Heads, Config.HiddenSize).MT;  // [D, H]
-        var a = Tensor.Matmul(x, w) + _lrBias.Value.Reshape(Heads);    // [B,T,H]
+        var a = Tensor.Matmul(x, w) + _lrBias!.Value.Reshape(Heads);    // [B,T,H]
         return (a.Sigmoid() * (Config.TttBaseLr * LrMultiplier / HeadDim)).Permute(0, 2, 1);
     }
 
     /// <summary>τ_i = max(0, 1/(i+1) + δ_i) for the first <paramref name="count"/> positions: [count].</summary>
     private Tensor TokenScale(int count, int start = 0)
     {
+        if (_tokenIdxOffset is null) return Tensor.Ones([count], OProj.Weight.DType, OProj.Weight.Device); // fixed η: plain sum of gradients
         var inv = new double[count];
         for (int i = 0; i < count; i++) inv[i] = 1.0 / (start + i + 1);
         var baseIdx = Tensor.FromArray(inv, null, _tokenIdxOffset.Value.Device).To(_tokenIdxOffset.Value.DType);
@@ -174,7 +193,15 @@ public sealed class TTTLayer : Module
 
     /// <summary>W0 tiled over the batch: one [B, H, shape] tensor per inner parameter.</summary>
     internal Tensor[] InitialStates(int batch) =>
-        _theta0.Select(p => p.Value.Unsqueeze(0).Expand([batch, .. p.Value.Shape])).ToArray();
+        InitialState.Select(p => p.Unsqueeze(0).Expand([batch, .. p.Shape])).ToArray();
+
+    /// <summary>The LayerNorm γ, β [H, d] of f (constants 1 and 0, unused, when use_ttt_norm is off).</summary>
+    private (Tensor Gamma, Tensor Beta) NormParameters()
+    {
+        if (_normWeight is not null) return (_normWeight.Value, _normBias!.Value);
+        var like = OProj.Weight;
+        return (Tensor.Ones([Heads, HeadDim], like.DType, like.Device), Tensor.Zeros([Heads, HeadDim], like.DType, like.Device));
+    }
 
     /// <summary>
     /// The scan over ⌊T/K⌋ full mini-batches and one remainder mini-batch of T mod K tokens (spec §1.10 and
@@ -185,12 +212,13 @@ public sealed class TTTLayer : Module
     private Tensor Scan(Tensor q, Tensor k, Tensor v, Tensor lr, ref Tensor[] state, bool allowFused = true)
     {
         int t = q.Shape[2], n = t / K, r = t % K;
-        var gamma = _normWeight.Value;
-        var beta = _normBias.Value;
-        // Fused kernel (Fused/TttFused.cs; on CUDA ptx/ttt_dual.cu): the whole scan, remainder included, as one op with a hand-written
-        // backward; it keeps one state every ScanCheckpointGroupSize mini-batches in training (its own checkpointing).
-        // Not for the decoding cache's prefill (allowFused: false), the autograd inner loop or custom inner models.
-        if (allowFused && TttFused.Applies(Inner, Mode, q, K))
+        var (gamma, beta) = NormParameters();
+        // Fused kernel (Fused/TttFused.cs; on CUDA ptx/ttt_dual.cu): the whole scan, remainder included, as one op with a
+        // hand-written backward; it keeps one state every ScanCheckpointGroupSize mini-batches in training (its own
+        // checkpointing). Not for the decoding cache's prefill (allowFused: false), the autograd inner loop or custom
+        // inner models, nor with f's LayerNorm or residual switched off (the kernels hard-code the official f; the
+        // composed path below handles every switch). Zero W0 and a fixed η are only different inputs, which the kernels take.
+        if (allowFused && Objective.IsOfficial && TttFused.Applies(Inner, Mode, q, K))
         {
             int checkpoint = Training && Config.ScanCheckpointGroupSize > 0 ? Config.ScanCheckpointGroupSize : 0;
             var (fusedOut, fusedState) = TttFused.Scan(Inner, state, q, k, v, lr, TokenScale(K), gamma, beta, checkpoint);
@@ -218,7 +246,7 @@ public sealed class TTTLayer : Module
                     {
                         var eta = Eta(slr.Narrow(2, m * K, K), stau);
                         (outs[m], st) = InnerLoop.MiniBatch(Inner, Mode, st,
-                            sq.Narrow(2, m * K, K), sk.Narrow(2, m * K, K), sv.Narrow(2, m * K, K), eta, sg, sb);
+                            sq.Narrow(2, m * K, K), sk.Narrow(2, m * K, K), sv.Narrow(2, m * K, K), eta, sg, sb, Objective);
                     }
                     return [Tensor.Cat(outs, 2), .. st];
                 }
@@ -232,7 +260,7 @@ public sealed class TTTLayer : Module
         {
             int start = n * K;
             var eta = Eta(lr.Narrow(2, start, r), TokenScale(r));
-            var (o, st) = InnerLoop.MiniBatch(Inner, Mode, state, q.Narrow(2, start, r), k.Narrow(2, start, r), v.Narrow(2, start, r), eta, gamma, beta);
+            var (o, st) = InnerLoop.MiniBatch(Inner, Mode, state, q.Narrow(2, start, r), k.Narrow(2, start, r), v.Narrow(2, start, r), eta, gamma, beta, Objective);
             outputs.Add(o);
             state = st;
         }
@@ -334,11 +362,11 @@ public sealed class TTTLayer : Module
     private Tensor PrimalToken(Tensor q, Tensor k, Tensor v, Tensor lr, TTTLayerCache cache)
     {
         int i = (int)(cache.Position % K);
-        var gamma = _normWeight.Value;
-        var beta = _normBias.Value;
+        var (gamma, beta) = NormParameters();
         var start = cache.Start!;
-        var grads = Inner.TokenGradients(start, k, v - k, gamma, beta)
-            ?? InnerLoop.AutogradTokenGradients(Inner, start, k, v - k, gamma, beta);
+        var target = Objective.Target(k, v);
+        var grads = Inner.TokenGradients(start, k, target, gamma, beta, Objective)
+            ?? InnerLoop.AutogradTokenGradients(Inner, start, k, target, gamma, beta, Objective);
         var tau = TokenScale(1, i);                                   // [1]
         var theta = new Tensor[start.Length];
         for (int j = 0; j < start.Length; j++)
@@ -349,7 +377,7 @@ public sealed class TTTLayer : Module
             theta[j] = start[j] - cache.Accum[j] * tau.Reshape(Enumerable.Repeat(1, g.Rank).ToArray());
         }
         var z = Inner.Forward(theta, q);                              // [B,H,1,d]
-        var output = q + TttMath.LayerNorm(z, gamma, beta);
+        var output = Objective.Output(q, z, gamma, beta);
         cache.Position++;
         if (i == K - 1)
         {

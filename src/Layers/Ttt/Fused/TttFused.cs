@@ -84,7 +84,7 @@ internal static class TttFused
     public static bool Supports(InnerModel inner)
     {
         ArgumentNullException.ThrowIfNull(inner);
-        return inner.GetType() == typeof(LinearInner) || inner.GetType() == typeof(MlpInner);
+        return (inner.GetType() == typeof(LinearInner) && ((LinearInner)inner).UseBias) || inner.GetType() == typeof(MlpInner);
     }
 
     /// <summary>
