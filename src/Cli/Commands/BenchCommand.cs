@@ -70,11 +70,11 @@ public static class BenchCommand
         using (GradMode.Enable())
         {
             if (parts.Contains("gemm")) { if (ctx.OnGpu) DeviceGemm(ctx); else Gemm(ctx); }
-            if (parts.Contains("layers")) Layers(ctx);
-            if (parts.Contains("attention")) AttentionRows(ctx);
-            if (parts.Contains("prefill")) Prefill(ctx);
-            if (parts.Contains("decode")) Decode(ctx);
-            if (parts.Contains("train")) Train(ctx);
+            if (parts.Contains("layers")) { ReleaseBuffers(); Layers(ctx); }
+            if (parts.Contains("attention")) { ReleaseBuffers(); AttentionRows(ctx); }
+            if (parts.Contains("prefill")) { ReleaseBuffers(); Prefill(ctx); }
+            if (parts.Contains("decode")) { ReleaseBuffers(); Decode(ctx); }
+            if (parts.Contains("train")) { ReleaseBuffers(); Train(ctx); }
         }
         Console.WriteLine();
         Console.WriteLine(Table(ctx.Rows));
@@ -249,6 +249,18 @@ public static class BenchCommand
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Each part starts from the same state: the previous part's tensors collected and the CPU buffer pool emptied,
+    /// so no part's time or memory depends on what ran before it.
+    /// </summary>
+    private static void ReleaseBuffers()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        CpuBufferPool.Trim();
+        GC.Collect();
     }
 
     /// <summary>Median ms of <paramref name="run"/> and the bytes it allocated per run (managed arrays, all threads).</summary>

@@ -19,8 +19,10 @@ namespace Ttt.Cpu;
 /// aligned start) and gives it back from its finalizer once the collector has found the storage unreachable. Only
 /// unreachable storages return arrays, so no view can see its memory reused; the finalizer keeps the array alive
 /// until it is handed back. Arrays are grouped by element type and size class (the length rounded up to 1/8 of
-/// its power of two, so at most 12.5 % is wasted); the pool keeps at most <see cref="MaxRetainedBytes"/> and drops
-/// (leaves to the collector) what does not fit. <see cref="Trim"/> empties it.
+/// its power of two, so at most 12.5 % is wasted); the pool keeps at most <see cref="MaxRetainedBytes"/>. When a returned
+/// array does not fit, arrays of the size classes rented least recently are released to the collector to make room,
+/// so the pool follows a change of workload (say from one model's steps to another's) instead of staying full of
+/// sizes nobody asks for; only an array larger than the whole limit is dropped. <see cref="Trim"/> empties it.
 /// </para>
 /// </remarks>
 public static class CpuBufferPool
@@ -30,6 +32,9 @@ public static class CpuBufferPool
 
     private static readonly Lock s_lock = new();
     private static readonly Dictionary<(Type, int), Stack<Array>> s_free = [];
+    // When each size class was last asked for (a counter of rent calls): the eviction order when the pool is full.
+    private static readonly Dictionary<(Type, int), long> s_lastRented = [];
+    private static long s_rentClock;
     private static long s_retained, s_hits, s_misses, s_dropped, s_rentedBytes;
 
     /// <summary>Bytes handed out (from the pool or new) after which a miss triggers a collection (see <see cref="Rent"/>).</summary>
@@ -124,6 +129,7 @@ public static class CpuBufferPool
         lock (s_lock)
         {
             s_rentedBytes += (long)length * Marshal.SizeOf<T>();
+            s_lastRented[key] = ++s_rentClock;
             if (s_free.TryGetValue(key, out var stack) && stack.Count > 0)
             {
                 var array = (T[])stack.Pop();
@@ -147,16 +153,39 @@ public static class CpuBufferPool
         long bytes = (long)array.Length * elementSize;
         lock (s_lock)
         {
-            if (!s_enabled || s_retained + bytes > s_maxRetained)
+            var key = (array.GetType().GetElementType()!, array.Length);
+            if (!s_enabled || bytes > s_maxRetained || !MakeRoom(bytes, key))
             {
                 s_dropped++;
                 return;
             }
-            var key = (array.GetType().GetElementType()!, array.Length);
             if (!s_free.TryGetValue(key, out var stack)) s_free[key] = stack = new Stack<Array>();
             stack.Push(array);
             s_retained += bytes;
         }
+    }
+
+    /// <summary>
+    /// Releases free arrays of the size classes rented least recently (never <paramref name="keep"/>'s own) until
+    /// <paramref name="bytes"/> more fit under the limit. Called under the lock.
+    /// </summary>
+    private static bool MakeRoom(long bytes, (Type, int) keep)
+    {
+        while (s_retained + bytes > s_maxRetained)
+        {
+            (Type, int)? oldest = null;
+            long oldestTick = long.MaxValue;
+            foreach (var (key, stack) in s_free)
+            {
+                if (stack.Count == 0 || key == keep) continue;
+                long tick = s_lastRented.GetValueOrDefault(key);
+                if (tick < oldestTick) (oldest, oldestTick) = (key, tick);
+            }
+            if (oldest is not { } victim) return false;
+            var a = s_free[victim].Pop();
+            s_retained -= (long)a.Length * Marshal.SizeOf(a.GetType().GetElementType()!);
+        }
+        return true;
     }
 
     private static void TrimTo(long limit)
