@@ -69,30 +69,7 @@ public class ModelTests
         var gen = new Generator(79);
         var parameters = model.NamedParameters().ToArray();
         var grads = Autograd.Grad([loss], parameters.Select(p => p.Tensor).ToArray());
-        const double eps = 1e-5;
-        var failures = new List<string>();
-        for (int pi = 0; pi < parameters.Length; pi++)
-        {
-            var (name, p) = parameters[pi];
-            var g = grads[pi].ToDoubleArray();
-            for (int rep = 0; rep < 2; rep++)
-            {
-                int idx = (int)gen.NextInt64(p.Numel);
-                var data = p.ToDoubleArray();
-                double Perturbed(double delta)
-                {
-                    var copy = (double[])data.Clone();
-                    copy[idx] += delta;
-                    using (GradMode.Disable()) p.CopyFrom(Tensor.FromArray(copy, p.ShapeArray()));
-                    using (GradMode.Disable()) return Loss();
-                }
-                double numeric = (Perturbed(eps) - Perturbed(-eps)) / (2 * eps);
-                using (GradMode.Disable()) p.CopyFrom(Tensor.FromArray(data, p.ShapeArray()));
-                // O(eps²) truncation with smooth functions: 1e-6 abs + 1e-5 rel
-                if (Math.Abs(numeric - g[idx]) > 1e-7 + 1e-5 * Math.Abs(numeric))
-                    failures.Add($"{name}[{idx}]: autograd {g[idx]:G10}, finite differences {numeric:G10}");
-            }
-        }
+        var failures = ParameterGradientCheck.Failures(parameters, grads, Loss, gen);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
