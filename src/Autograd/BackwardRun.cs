@@ -158,7 +158,7 @@ internal sealed class BackwardRun
         if (_inputs is null)
         {
             foreach (var (leaf, g) in leafGrads)
-                leaf.Grad = leaf.Grad is null ? g : DetachedSum(leaf.Grad, g);
+                leaf.Grad = leaf.Grad is null ? DenseGrad(g) : DetachedSum(leaf.Grad, g);
             return [];
         }
         foreach (var (leaf, i) in _leafTargets)
@@ -179,6 +179,17 @@ internal sealed class BackwardRun
         WantsLeaf(e.Leaf) || (e.Node is not null && (needed.Contains(e.Node) || _nodeTargets.ContainsKey(e.Node)));
 
     private bool WantsLeaf(Tensor? leaf) => leaf is not null && (_inputs is null ? leaf.RequiresGrad : _leafTargets.ContainsKey(leaf));
+
+    /// <summary>
+    /// A first gradient as stored in <see cref="Tensor.Grad"/>: contiguous, as PyTorch's gradient accumulation does.
+    /// Backward rules return views where that is free (the weight gradient of x·Wᵀ is a transposed view); a
+    /// contiguous .Grad lets the optimizer and the norm stream it in one pass and keeps later sums dense.
+    /// </summary>
+    private Tensor DenseGrad(Tensor g)
+    {
+        if (g.IsContiguous) return g;
+        using (_createGraph ? GradMode.Enable() : GradMode.Disable()) return g.Contiguous();
+    }
 
     private Tensor DetachedSum(Tensor a, Tensor b)
     {

@@ -16,6 +16,25 @@ public class EngineTests
     }
 
     [Fact]
+    public void Leaf_grads_are_stored_contiguous()
+    {
+        // The weight gradient of x·Wᵀ comes out of the matmul rule as a transposed view; .Grad holds it dense.
+        var x = Tensor.RandN([5, 3], new Generator(1), DType.Float64);
+        var w = Tensor.RandN([4, 3], new Generator(2), DType.Float64).RequireGrad();
+        var g = Tensor.RandN([5, 4], new Generator(3), DType.Float64);
+        Tensor.Matmul(x, w.MT).Backward(g);
+        Assert.True(w.Grad!.IsContiguous);
+        // dL/dW[o, i] = Σ_n g[n, o]·x[n, i]
+        for (int o = 0; o < 4; o++)
+            for (int i = 0; i < 3; i++)
+            {
+                double expected = 0;
+                for (int n = 0; n < 5; n++) expected += g[n, o] * x[n, i];
+                Assert.Equal(expected, w.Grad[o, i], 12);
+            }
+    }
+
+    [Fact]
     public void Grad_returns_gradients_without_touching_leaf_grads()
     {
         var x = Vec(1, 2).RequireGrad();

@@ -58,6 +58,30 @@ public class ViewTests
         Assert.Equal(t.ToDoubleArray(), c.ToDoubleArray());
     }
 
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    [InlineData(DType.Int64)]
+    public void Contiguous_of_a_transposed_view_puts_every_element_in_place(DType dtype)
+    {
+        // The tiled transpose copy: sizes below, at and across its 32×32 tiles, single and batched planes.
+        foreach (var (batch, rows, cols) in new[] { (1, 1, 1), (1, 1, 40), (1, 33, 70), (1, 64, 32), (3, 37, 45), (2, 768, 65) })
+        {
+            var x = Tensor.Arange(0, batch * rows * cols, 1, dtype).Reshape(batch, rows, cols);   // x[b, i, j] = (b·rows + i)·cols + j
+            var c = x.Transpose(1, 2).Contiguous();                                                  // [batch, cols, rows]
+            Assert.True(c.IsContiguous);
+            var values = c.ToDoubleArray();
+            for (int b = 0; b < batch; b++)
+                for (int j = 0; j < cols; j++)
+                    for (int i = 0; i < rows; i++)
+                    {
+                        double expected = ((double)b * rows + i) * cols + j;
+                        double got = values[((long)b * cols + j) * rows + i];
+                        if (got != expected) Assert.Fail($"[{batch}, {rows}, {cols}] {dtype}: element [{b}, {j}, {i}] is {got}, expected {expected}");
+                    }
+        }
+    }
+
     [Fact]
     public void In_place_writes_through_a_view_reach_the_base_and_bump_its_version()
     {

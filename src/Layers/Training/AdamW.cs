@@ -49,8 +49,8 @@ public sealed class AdamW
         {
             var p = _params[i];
             var g = p.Grad;
-            if (p.Device.Type == DeviceType.Cpu && p.IsContiguous && (g is null || g.IsContiguous))
-                UpdateCpu(p, g, _m[i], _v[i], lr, c1, c2);
+            if (p.Device.Type == DeviceType.Cpu && p.IsContiguous && p.DType is DType.Float32 or DType.Float64)
+                UpdateCpu(p, g is null || g.IsContiguous ? g : g.Contiguous(), _m[i], _v[i], lr, c1, c2);
             else
                 UpdateComposed(p, g ?? Tensor.ZerosLike(p), _m[i], _v[i], lr, c1, c2);
             p.Storage.BumpVersion();
@@ -67,35 +67,10 @@ public sealed class AdamW
 
     private void UpdateCpu(Tensor p, Tensor? g, Tensor m, Tensor v, double lr, double c1, double c2)
     {
-        if (p.DType == DType.Float32) UpdateSpan<float>(p, g, m, v, lr, c1, c2);
-        else UpdateSpan<double>(p, g, m, v, lr, c1, c2);
+        var step = new OptimizerKernels.AdamWStep(lr, Beta1, Beta2, Eps, WeightDecay, c1, c2);
+        if (p.DType == DType.Float32) OptimizerKernels.AdamW<float>(p, g, m, v, step);
+        else OptimizerKernels.AdamW<double>(p, g, m, v, step);
     }
-
-    private void UpdateSpan<T>(Tensor p, Tensor? g, Tensor m, Tensor v, double lr, double c1, double c2) where T : unmanaged
-    {
-        int n = (int)p.Numel;
-        var ps = ((CpuStorage)p.Storage).Span<T>().Slice((int)p.Offset, n);
-        var ms = ((CpuStorage)m.Storage).Span<T>().Slice((int)m.Offset, n);
-        var vs = ((CpuStorage)v.Storage).Span<T>().Slice((int)v.Offset, n);
-        var gs = g is null ? default : ((CpuStorage)g.Storage).Span<T>().Slice((int)g.Offset, n);
-        double b1 = Beta1, b2 = Beta2, eps = Eps, wd = WeightDecay;
-        for (int i = 0; i < n; i++)
-        {
-            double gi = g is null ? 0 : ToDouble(gs[i]);
-            double mi = b1 * ToDouble(ms[i]) + (1 - b1) * gi;
-            double vi = b2 * ToDouble(vs[i]) + (1 - b2) * gi * gi;
-            double pi = ToDouble(ps[i]);
-            ms[i] = From<T>(mi);
-            vs[i] = From<T>(vi);
-            ps[i] = From<T>(pi - lr * (mi / c1 / (Math.Sqrt(vi / c2) + eps) + wd * pi));
-        }
-    }
-
-    private static double ToDouble<T>(T x) where T : unmanaged =>
-        typeof(T) == typeof(float) ? System.Runtime.CompilerServices.Unsafe.BitCast<T, float>(x) : System.Runtime.CompilerServices.Unsafe.BitCast<T, double>(x);
-
-    private static T From<T>(double x) where T : unmanaged =>
-        typeof(T) == typeof(float) ? System.Runtime.CompilerServices.Unsafe.BitCast<float, T>((float)x) : System.Runtime.CompilerServices.Unsafe.BitCast<double, T>(x);
 
     /// <summary>The moments as named tensors ("m.&lt;name&gt;", "v.&lt;name&gt;") for a checkpoint.</summary>
     public IEnumerable<KeyValuePair<string, Tensor>> State()

@@ -10,8 +10,17 @@ public static class Gradients
         double sum = 0;
         using var _ = GradMode.Disable();
         foreach (var p in parameters)
-            if (p.Grad is { } g) sum += (g.To(DType.Float64) * g.To(DType.Float64)).Sum().Item();
+            if (p.Grad is { } g) sum += SumOfSquares(g);
         return Math.Sqrt(sum);
+    }
+
+    /// <summary>Σ g² accumulated in float64: a streaming kernel for CPU float tensors, float64 tensor ops elsewhere.</summary>
+    private static double SumOfSquares(Tensor g)
+    {
+        if (g.Device.Type == DeviceType.Cpu && g.IsContiguous && g.DType is DType.Float32 or DType.Float64)
+            return g.DType == DType.Float32 ? OptimizerKernels.SumOfSquares<float>(g) : OptimizerKernels.SumOfSquares<double>(g);
+        var wide = g.To(DType.Float64);
+        return (wide * wide).Sum().Item();
     }
 
     /// <summary>Scales every gradient by min(1, maxNorm/norm) (optax clip_by_global_norm); returns the norm before.</summary>

@@ -210,7 +210,7 @@ public sealed class Trainer
             else
             {
                 _consecutiveBad = 0;
-                Gradients.ClipGlobalNorm(_parameters.Select(p => p.Tensor).ToArray(), Options.ClipNorm);
+                if (norm > Options.ClipNorm) Gradients.Scale(_parameters.Select(p => p.Tensor), Options.ClipNorm / norm);   // clip by the norm measured above
                 _optimizer.Update(lr);
             }
             _model.ZeroGrad();

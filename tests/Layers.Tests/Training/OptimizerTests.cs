@@ -1,3 +1,5 @@
+using FsCheck;
+using FsCheck.Fluent;
 using Ttt.Training;
 
 namespace Ttt.Tests;
@@ -89,5 +91,101 @@ public class OptimizerTests
         Assert.Equal(0.8, b.Grad![1], 12);
         Assert.Equal(1.0, Gradients.ClipGlobalNorm([a, b], 2.0), 12);
         Assert.Equal(0.6, a.Grad![0], 12);
+    }
+
+    // ---- the streaming CPU kernels against the per-element definitions, at sizes that cross the vector width
+    // (16 float32 / 8 float64 lanes), the threads' chunks (32,768 elements) and the norm's blocks (65,536).
+
+    private static readonly int[] OddSizes = [1, 7, 15, 16, 17, 33, 1000, 32_769, 65_537, 140_001];
+
+    [Theory]
+    [InlineData(DType.Float32, true)]
+    [InlineData(DType.Float64, true)]
+    [InlineData(DType.Float32, false)]
+    [InlineData(DType.Float64, false)]
+    public void AdamW_kernel_equals_the_per_element_update_bit_for_bit(DType dtype, bool withGrad)
+    {
+        foreach (int n in OddSizes)
+        {
+            var gen = new Generator((ulong)n);
+            var p = Tensor.RandN([n], gen, dtype).RequireGrad();
+            var opt = new AdamW([("p", p)], beta1: 0.8, beta2: 0.9, eps: 1e-6, weightDecay: 0.05);
+            var pRef = p.ToDoubleArray();
+            var mRef = new double[n];
+            var vRef = new double[n];
+            for (int step = 1; step <= 3; step++)
+            {
+                var g = withGrad ? Tensor.RandN([n], gen, dtype) : null;
+                var gRef = g?.ToDoubleArray() ?? new double[n];
+                p.Grad = g;
+                opt.Update(lr: 0.01);
+                double c1 = 1 - Math.Pow(0.8, step), c2 = 1 - Math.Pow(0.9, step);
+                for (int i = 0; i < n; i++)
+                {
+                    // In float64; the moments are stored in the parameter's dtype after p has used them unrounded.
+                    double m = 0.8 * mRef[i] + (1 - 0.8) * gRef[i];
+                    double v = 0.9 * vRef[i] + (1 - 0.9) * gRef[i] * gRef[i];
+                    pRef[i] = Round(dtype, pRef[i] - 0.01 * (m / c1 / (Math.Sqrt(v / c2) + 1e-6) + 0.05 * pRef[i]));
+                    (mRef[i], vRef[i]) = (Round(dtype, m), Round(dtype, v));
+                }
+                var got = p.ToDoubleArray();
+                for (int i = 0; i < n; i++)
+                    if (got[i] != pRef[i])
+                        Assert.Fail($"n = {n}, step {step}, element {i}: kernel {got[i]:R}, definition {pRef[i]:R}");
+            }
+        }
+    }
+
+    private static double Round(DType dtype, double x) => dtype == DType.Float32 ? (float)x : x;
+
+    [Fact]
+    public void AdamW_accepts_a_strided_gradient()
+    {
+        var p = Tensor.RandN([37, 53], new Generator(4)).RequireGrad();
+        var q = p.Detach().Clone().RequireGrad();
+        var g = Tensor.RandN([53, 37], new Generator(5));
+        p.Grad = g.MT;                    // a transposed view
+        q.Grad = g.MT.Contiguous();
+        new AdamW([("p", p)]).Update(0.1);
+        new AdamW([("q", q)]).Update(0.1);
+        Assert.Equal(q.ToDoubleArray(), p.ToDoubleArray());
+    }
+
+    [Fact]
+    public void Global_norm_equals_the_float64_sum_of_squares()
+    {
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(30), Prop.ForAll(
+            Gen.Elements(OddSizes).ArrayOf().Where(a => a.Length is > 0 and < 4).ToArbitrary(),
+            Gen.Elements(DType.Float32, DType.Float64).ToArbitrary(),
+            (sizes, dtype) =>
+            {
+                var gen = new Generator((ulong)sizes.Sum());
+                var ps = sizes.Select(n => Tensor.Zeros([n], dtype).RequireGrad()).ToArray();
+                double expected = 0;
+                foreach (var p in ps)
+                {
+                    p.Grad = Tensor.RandN([.. p.Shape], gen, dtype);
+                    foreach (double x in p.Grad.ToDoubleArray()) expected += x * x;
+                }
+                expected = Math.Sqrt(expected);
+                double norm = Gradients.GlobalNorm(ps);
+                Assert.True(Math.Abs(norm - expected) <= 1e-12 * expected, $"sizes [{string.Join(", ", sizes)}] {dtype}: {norm:R} vs {expected:R}");
+            }));
+    }
+
+    [Fact]
+    public void Global_norm_of_strided_and_non_finite_gradients()
+    {
+        var a = Tensor.Zeros([3, 5]).RequireGrad();
+        a.Grad = Tensor.Arange(0, 15, 1, DType.Float32).Reshape(5, 3).MT;   // 0² + … + 14² = 1015
+        Assert.Equal(Math.Sqrt(1015), Gradients.GlobalNorm([a]), 12);
+        var b = Tensor.Zeros([40]).RequireGrad();
+        var values = new float[40];
+        values[33] = float.NaN;
+        b.Grad = Tensor.FromArray(values);
+        Assert.True(double.IsNaN(Gradients.GlobalNorm([a, b])));
+        values[33] = float.PositiveInfinity;
+        b.Grad = Tensor.FromArray(values);
+        Assert.True(double.IsPositiveInfinity(Gradients.GlobalNorm([a, b])));
     }
 }

@@ -56,6 +56,11 @@ public sealed class CpuFastBackend : IBackend
     private static void CopySame<T>(Tensor src, Tensor dst) where T : unmanaged
     {
         var l = Layout.Of(dst, src);
+        if (IsTranspose(l))
+        {
+            CopyTransposed<T>(l, src, dst);
+            return;
+        }
         var sd = dst.Cpu();
         var ss = src.Cpu();
         CpuParallel.For(l.Numel, 1 << 16, (start, end) =>
@@ -75,6 +80,48 @@ public sealed class CpuFastBackend : IBackend
                     for (int i = 0; i < count; i++)
                         Unsafe.Add(ref d0, (nint)(dOff + i * ds)) = Unsafe.Add(ref s0, (nint)(sOff + i * sstr));
                 pos += count;
+            }
+        });
+    }
+
+    /// <summary>
+    /// A transposed copy: the last two coalesced dims [R, C] of a dense dst read a source whose rows are the
+    /// contiguous dim (src stride 1 over R, not over C), e.g. Wᵀ.Contiguous(). Element order would read the source
+    /// one element per cache line.
+    /// </summary>
+    private static bool IsTranspose(Layout l) =>
+        l.Shape.Length >= 2 && l.Strides[0][^1] == 1 && l.Strides[0][^2] == l.Inner && l.Strides[1][^2] == 1 && l.Strides[1][^1] != 1;
+
+    /// <summary>Copies each [R, C] plane in 32×32 tiles, so that both sides touch whole cache lines.</summary>
+    private static void CopyTransposed<T>(Layout l, Tensor src, Tensor dst) where T : unmanaged
+    {
+        const int tile = 32;
+        int rows = l.Shape[^2], cols = l.Inner;
+        long planes = l.Numel / ((long)rows * cols);
+        int rowTiles = (rows + tile - 1) / tile;
+        long srcColStride = l.Strides[1][^1];
+        var sd = dst.Cpu();
+        var ss = src.Cpu();
+        CpuParallel.For(planes * rowTiles, 1, (start, end) =>
+        {
+            ref T d0 = ref sd.Ref<T>();
+            ref T s0 = ref ss.Ref<T>();
+            for (long job = start; job < end; job++)
+            {
+                long plane = job / rowTiles;
+                int r0 = (int)(job % rowTiles) * tile, r1 = Math.Min(r0 + tile, rows);
+                long dPlane = l.RowOffset(0, plane * rows), sPlane = l.RowOffset(1, plane * rows);
+                for (int c0 = 0; c0 < cols; c0 += tile)
+                {
+                    int c1 = Math.Min(c0 + tile, cols);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        ref T dRow = ref Unsafe.Add(ref d0, (nint)(dPlane + (long)r * cols));
+                        long sRow = sPlane + r;
+                        for (int c = c0; c < c1; c++)
+                            Unsafe.Add(ref dRow, c) = Unsafe.Add(ref s0, (nint)(sRow + c * srcColStride));
+                    }
+                }
             }
         });
     }
