@@ -118,6 +118,35 @@ public class IdentityTests
         Close(Enumerable.Repeat(1.0, 3).ToArray(), (rms * rms).Mean(-1).ToDoubleArray(), 1e-12, "RMS");
     }
 
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void Fused_causal_conv1d_matches_the_composed_definition_with_gradients(DType dtype)
+    {
+        // The fused kernel against pad/narrow/multiply/add: channels below, at and past the vector width, T across
+        // its 64-step blocks, every width, with and without bias; forward, dx, dw and dbias.
+        double tol = dtype == DType.Float32 ? 2e-5 : 1e-12;
+        foreach (var (batch, time, channels, width, withBias) in new[] { (1, 1, 1, 1, true), (2, 7, 3, 4, false), (1, 130, 17, 4, true), (3, 65, 40, 2, true), (2, 200, 33, 3, false) })
+        {
+            var gen = new Generator((ulong)(time * 131 + channels));
+            var x = Tensor.RandN([batch, time, channels], gen, dtype);
+            var w = Tensor.RandN([channels, 1, width], gen, dtype);
+            var b = withBias ? Tensor.RandN([channels], gen, dtype) : null;
+            var g = Tensor.RandN([batch, time, channels], gen, dtype);
+            Tensor[] Run(bool fused)
+            {
+                var (xl, wl, bl) = (x.Detach().RequireGrad(), w.Detach().RequireGrad(), b?.Detach().RequireGrad());
+                var y = fused ? xl.CausalConv1d(wl, bl) : Tensor.ComposedCausalConv(xl, wl, bl);
+                Tensor[] inputs = bl is null ? [xl, wl] : [xl, wl, bl];
+                return [y.Detach(), .. Autograd.Grad([y], inputs, [g])];
+            }
+            var expected = Run(fused: false);
+            var actual = Run(fused: true);
+            for (int i = 0; i < expected.Length; i++)
+                Close(expected[i].ToDoubleArray(), actual[i].ToDoubleArray(), tol, $"[{batch}, {time}, {channels}] W={width} {dtype} output {i}");
+        }
+    }
+
     [Fact]
     public void Causal_conv1d_matches_its_definition()
     {
