@@ -40,18 +40,28 @@ public sealed partial class Tensor
     {
         private readonly SavedTensor? _a, _b;
         private readonly int[] _aShape, _bShape;
+        private readonly bool _bColumnMajor;
 
         public MatmulBackward(Tensor a, Tensor b) : base("matmul", a, b)
         {
             (_aShape, _bShape) = (a.ShapeArray(), b.ShapeArray());
             if (b.RequiresGrad) _a = Save(a);
             if (a.RequiresGrad) _b = Save(b);
+            // b = Wᵀ, the transposed view of a dense matrix W (x·Wᵀ of a linear layer)
+            _bColumnMajor = a.Rank == 2 && b.Rank == 2 && b.StridesRef[0] == 1 && b.StridesRef[1] == b.ShapeRef[0] && b.ShapeRef[1] > 1;
         }
 
         protected internal override Tensor?[] Backward(Tensor g, bool[] needs) =>
         [
             needs[0] ? MatmulNd(g, _b!.Value.MT).SumTo(_aShape) : null,
-            needs[1] ? MatmulNd(_a!.Value.MT, g).SumTo(_bShape) : null,
+            needs[1] ? GradB(g) : null,
         ];
+
+        /// <summary>
+        /// dB = Aᵀ·g. When B is Wᵀ the same product is computed as (gᵀ·A)ᵀ: a transposed view of a dense [N, K],
+        /// so the transpose's backward hands W a dense gradient instead of a view that must be copied.
+        /// </summary>
+        private Tensor GradB(Tensor g) =>
+            _bColumnMajor && g.Rank == 2 ? Matmul(g.MT, _a!.Value).MT : MatmulNd(_a!.Value.MT, g).SumTo(_bShape);
     }
 }
