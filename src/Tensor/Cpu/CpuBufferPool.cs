@@ -27,8 +27,12 @@ namespace Ttt.Cpu;
 /// </remarks>
 public static class CpuBufferPool
 {
-    /// <summary>Arrays of fewer bytes than this are not pooled (the collector's small-object path is cheap).</summary>
-    public const long MinPooledBytes = 64 * 1024;
+    /// <summary>
+    /// Arrays of fewer bytes than this are not pooled. Storages are pinned, so even small ones live on the pinned-object
+    /// heap, whose allocations count towards full collections: decoding (thousands of 3 KB vectors per token) ran a
+    /// full collection every few hundred ops before these were pooled too.
+    /// </summary>
+    public const long MinPooledBytes = 1024;
 
     private static readonly Lock s_lock = new();
     private static readonly Dictionary<(Type, int), Stack<Array>> s_free = [];
@@ -117,6 +121,11 @@ public static class CpuBufferPool
         // storages' finalizers hand their arrays back (outside the lock: they take it) and look again. A collection
         // of the small managed heap costs far less than faulting in fresh pages, and this keeps the pool near what
         // one stretch of CollectAfterBytes needs instead of growing to cover several steps.
+        // Most dead storages are young, so a generation-0 collection (cheap: it does not mark the long-lived
+        // weights and activations) usually hands enough back; only if it does not is the whole heap collected.
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+        GC.WaitForPendingFinalizers();
+        if (TryTake<T>(length, out _) is { } young) return young;
         GC.Collect();
         GC.WaitForPendingFinalizers();
         return TryTake<T>(length, out _);
