@@ -320,6 +320,43 @@ public class AblationTests
         Assert.True(LayerTestSupport.Rel(full, Tensor.Cat([first, rest], 1)) < 1e-10);
     }
 
+    /// <summary>
+    /// Inference decoding takes the fused TTT-Linear token kernel; token by token, across mini-batch boundaries, its
+    /// outputs and carried state equal the composed primal form's under every switch, in float64 and float32.
+    /// </summary>
+    [Theory]
+    [InlineData(false, true, true, true, true, DType.Float64)]
+    [InlineData(true, false, true, true, false, DType.Float64)]
+    [InlineData(false, true, false, false, true, DType.Float64)]
+    [InlineData(true, false, false, true, true, DType.Float64)]
+    [InlineData(false, true, true, false, false, DType.Float64)]
+    [InlineData(true, true, true, true, true, DType.Float32)]
+    public void Fused_decoding_matches_the_composed_primal_form(bool w0, bool norm, bool residual, bool learnableLr, bool bias, DType dtype)
+    {
+        // Heads of d = 20: vector loops with a remainder in float32 (8 or 16 lanes) and float64 (4 or 8).
+        var config = Config(k: 4, w0: w0, norm: norm, residual: residual, learnableLr: learnableLr, eta: 0.05, mamba: true, bias: bias);
+        config.HiddenSize = 40;
+        config.IntermediateSize = 80;
+        var layer = new TTTLayer(config, new Generator(70), dtype: dtype);
+        LayerTestSupport.Randomize(layer, 71);
+        var x = Tensor.RandN([2, 13, 40], new Generator(72), DType.Float64).To(dtype);
+        (Tensor Output, Tensor[] State) Decode(bool fused)
+        {
+            using var scope = TttFused.Override(fused);
+            using var noGrad = GradMode.Disable();
+            var cache = new TTTLayerCache();
+            var steps = new List<Tensor> { layer.Forward(x.Narrow(1, 0, 3), cache) };
+            for (int t = 3; t < x.Shape[1]; t++) steps.Add(layer.Forward(x.Narrow(1, t, 1), cache));
+            return (Tensor.Cat(steps, 1), layer.CurrentState(cache));
+        }
+        var composed = Decode(fused: false);
+        var fusedRun = Decode(fused: true);
+        double tol = dtype == DType.Float64 ? 1e-12 : 2e-5;
+        Assert.True(LayerTestSupport.Rel(composed.Output, fusedRun.Output) < tol, $"output: {LayerTestSupport.Rel(composed.Output, fusedRun.Output)}");
+        for (int i = 0; i < composed.State.Length; i++)
+            Assert.True(LayerTestSupport.Rel(composed.State[i], fusedRun.State[i]) < tol, $"state {i}: {LayerTestSupport.Rel(composed.State[i], fusedRun.State[i])}");
+    }
+
     // ------------------------------------------------------------------ config
 
     /// <summary>A model with every switch off saves its config and weights and loads back to the same function.</summary>

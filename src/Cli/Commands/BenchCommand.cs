@@ -358,7 +358,8 @@ public static class BenchCommand
         string size = ctx.Quick ? "small" : "125m";
         Console.WriteLine($"Decoding one token at a time (TTT-Linear, Mamba backbone, {size}, vocab 32000), float32, B = 1");
         double bandwidth = ctx.OnGpu ? double.NaN : Ceilings.CopyGBps(ctx.Quick ? 1L << 28 : 1L << 30);
-        if (!ctx.OnGpu) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s"));
+        double readBandwidth = ctx.OnGpu ? double.NaN : Ceilings.ReadGBps(ctx.Quick ? 1L << 28 : 1L << 30);
+        if (!ctx.OnGpu) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s (read + write), read-only: {readBandwidth:F1} GB/s"));
         var model = ModelZoo.Create("ttt-linear", size, 32000, 1);
         model.To(ctx.Device);
         model.Eval();
@@ -377,7 +378,9 @@ public static class BenchCommand
         {
             row.Share = (100 * gbps / bandwidth, "copy bandwidth");
             row.Extra["copy_gb_per_s"] = bandwidth;
-            row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth");
+            row.Extra["read_gb_per_s"] = readBandwidth;
+            row.Note = string.Create(CultureInfo.InvariantCulture,
+                $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth ({bandwidth:F1} GB/s), {100 * gbps / readBandwidth:F0} % of read-only bandwidth ({readBandwidth:F1} GB/s)");
         }
         Add(ctx, row);
     }

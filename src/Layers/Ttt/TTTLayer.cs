@@ -1,3 +1,4 @@
+using Ttt.Models.Fused;
 using Ttt.Nn;
 
 namespace Ttt.Models;
@@ -355,6 +356,14 @@ public sealed class TTTLayer : Module
     }
 
     /// <summary>
+    /// Whether a decoding token can take the fused kernel: TTT-Linear on the CPU in float32/float64 with nothing
+    /// recording a graph (the kernel has no backward) and the kernel switch of <see cref="TttFused"/> on.
+    /// </summary>
+    private bool CanDecodeFused(Tensor q) =>
+        Inner is LinearInner && q.Device.Type == DeviceType.Cpu && q.DType is DType.Float32 or DType.Float64
+        && !GradMode.IsEnabled && TttFused.Enabled;
+
+    /// <summary>
     /// The primal form for one token at position p (i = p mod K): g = ∇ℓ(θ_start), S += lr·g,
     /// θ_i = θ_start − τ_i·S, output q + LN(f_res(q; θ_i)); at the end of a mini-batch θ_start = θ_i, S = 0.
     /// q, k, v: [B, H, 1, d]; lr: [B, H, 1].
@@ -364,6 +373,18 @@ public sealed class TTTLayer : Module
         int i = (int)(cache.Position % K);
         var (gamma, beta) = NormParameters();
         var start = cache.Start!;
+        if (CanDecodeFused(q))
+        {
+            // Inference on the CPU: one fused pass per head (Fused/LinearDecodeKernel.cs), S updated in place.
+            var accum = cache.Accum!;
+            for (int j = 0; j < accum.Length; j++)
+                if (!accum[j].IsContiguous) accum[j] = accum[j].Contiguous();
+            var (fusedOut, newStart) = LinearDecodeKernel.Step(start, accum, q, k, v, lr, TokenScale(1, i).Item(), gamma, beta, Objective, i == K - 1);
+            foreach (var s in accum) s.Storage.BumpVersion();   // written in place
+            cache.Position++;
+            if (newStart is not null) cache.Start = newStart;
+            return fusedOut;
+        }
         var target = Objective.Target(k, v);
         var grads = Inner.TokenGradients(start, k, target, gamma, beta, Objective)
             ?? InnerLoop.AutogradTokenGradients(Inner, start, k, target, gamma, beta, Objective);
