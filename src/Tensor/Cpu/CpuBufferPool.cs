@@ -121,11 +121,10 @@ public static class CpuBufferPool
         // storages' finalizers hand their arrays back (outside the lock: they take it) and look again. A collection
         // of the small managed heap costs far less than faulting in fresh pages, and this keeps the pool near what
         // one stretch of CollectAfterBytes needs instead of growing to cover several steps.
-        // Most dead storages are young, so a generation-0 collection (cheap: it does not mark the long-lived
-        // weights and activations) usually hands enough back; only if it does not is the whole heap collected.
-        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
-        GC.WaitForPendingFinalizers();
-        if (TryTake<T>(length, out _) is { } young) return young;
+        // A full collection, not a generation-0 one: storages that lived through a collection (a forward's outputs
+        // kept for a few iterations, activations of a training step) are older, and a young-only collection that
+        // found the one size asked for left the rest unreclaimed, so later misses faulted in fresh arrays (a TTT
+        // layer forward took 3.7x as long).
         GC.Collect();
         GC.WaitForPendingFinalizers();
         return TryTake<T>(length, out _);
