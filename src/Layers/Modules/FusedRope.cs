@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Ttt.Cpu;
 
 namespace Ttt.Nn;
@@ -129,6 +130,12 @@ internal static class FusedRope
         private void RowsOf(float* x, float* y, float* cos, float* sin, long start, long end)
         {
             float sign = Sign;
+            bool vector = Vector512.IsHardwareAccelerated && XsD == 1 && YsD == 1;
+            // Eight pairs per register: y = x ⊙ (c0 c0 c1 c1 …) + swap(x) ⊙ (−s0 s0 −s1 s1 …)·sign, where swap
+            // exchanges the two elements of each pair.
+            var duplicate = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            var swap = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+            var signs = Vector512.Create(-sign, sign, -sign, sign, -sign, sign, -sign, sign, -sign, sign, -sign, sign, -sign, sign, -sign, sign);
             for (long row = start; row < end; row++)
             {
                 long l = row / P;
@@ -137,7 +144,16 @@ internal static class FusedRope
                 float* yr = y + YOffsets[l] + t * YsP;
                 float* c = cos + (long)t * Half;
                 float* s = sin + (long)t * Half;
-                for (int i = 0; i < Half; i++)
+                int i = 0;
+                if (vector)
+                    for (; i + 8 <= Half; i += 8)
+                    {
+                        var xv = Vector512.Load(xr + 2 * i);
+                        var cv = Vector512.Shuffle(Vector512.Create(Vector256.Load(c + i), Vector256<float>.Zero), duplicate);
+                        var sv = Vector512.Shuffle(Vector512.Create(Vector256.Load(s + i), Vector256<float>.Zero), duplicate) * signs;
+                        Vector512.Store(xv * cv + Vector512.Shuffle(xv, swap) * sv, yr + 2 * i);
+                    }
+                for (; i < Half; i++)
                 {
                     float x0 = xr[2 * i * XsD], x1 = xr[(2 * i + 1) * XsD], sn = sign * s[i];
                     yr[2 * i * YsD] = x0 * c[i] - x1 * sn;
