@@ -45,6 +45,7 @@ public static class BenchCommand
     private static int Run(ParsedArgs a)
     {
         bool quick = a.Has("--quick");
+        if (quick) Timing.MinWarmup = TimeSpan.FromSeconds(0.5);
         if (a.Given("--threads")) CpuParallel.Threads = a.Int("--threads", Environment.ProcessorCount, 1, 1024);
         var device = DeviceOption.Resolve(a);
         var parts = (a.String("--only") ?? "gemm,layers,attention,prefill,decode,train").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -266,7 +267,7 @@ public static class BenchCommand
     /// <summary>Median ms of <paramref name="run"/> and the bytes it allocated per run (managed arrays, all threads).</summary>
     private static (double Ms, long BytesPerRun) TimedWithAllocations(Context ctx, Action run, int warmup, int reps)
     {
-        for (int i = 0; i < warmup; i++) run();
+        Timing.WarmUp(run, warmup);
         long before = GC.GetTotalAllocatedBytes(precise: true);
         double ms = ctx.Time(run, 0, reps);
         return (ms, (GC.GetTotalAllocatedBytes(precise: true) - before) / reps);
@@ -390,7 +391,9 @@ public static class BenchCommand
     private static void Train(Context ctx)
     {
         Console.WriteLine("Training (forward + backward + AdamW) on markov data, float32");
-        var cases = new List<(string Size, int T, int Batch, int Steps, int Group)> { ("tiny", 256, 8, 5, 0), ("small", 256, 8, 3, 0) };
+        // Enough steps of the small models (tens of ms each) that the median is past the runtime's recompilation of
+        // the hot methods, which takes the first second or two.
+        var cases = new List<(string Size, int T, int Batch, int Steps, int Group)> { ("tiny", 256, 8, 40, 0), ("small", 256, 8, 15, 0) };
         if (!ctx.Quick) cases.Add(("125m", 2048, 1, 3, 4));   // three steady steps, so the median is one of them and not the slower of two
         foreach (var (size, t, batch, steps, group) in cases)
         {
