@@ -1,5 +1,3 @@
-using Ttt.Cpu;
-
 namespace Ttt.Training;
 
 /// <summary>
