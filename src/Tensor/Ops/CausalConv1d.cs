@@ -28,14 +28,25 @@ public sealed partial class Tensor
         if (Device.Type != DeviceType.Cpu) return ComposedCausalConv(this, weight, bias);
 
         var x = Contiguous();
-        var taps = TapsOf(weight);
         var y = Empty(_shape, DType, Device);
         var b = bias?.Contiguous();
+        bool record = bias is null ? ShouldRecord(this, weight) : ShouldRecord([this, weight, bias]);
+        if (!record && (long)_shape[0] * _shape[1] <= FewRows && weight.IsContiguous
+            && (long)weight._shape[2] * c * DType.SizeOf() <= CausalConvKernel.FewRowsMaxTapBytes)
+        {
+            // A decoding window: no taps tensor to build and keep for a backward.
+            if (DType == DType.Float32) CausalConvKernel.ForwardFewRows<float>(x, weight, b, y);
+            else CausalConvKernel.ForwardFewRows<double>(x, weight, b, y);
+            return y;
+        }
+        var taps = TapsOf(weight);
         if (DType == DType.Float32) CausalConvKernel.Forward<float>(x, taps, b, y);
         else CausalConvKernel.Forward<double>(x, taps, b, y);
-        bool record = bias is null ? ShouldRecord(this, weight) : ShouldRecord([this, weight, bias]);
         return record ? y.WithGradFn(new CausalConv1dBackward(this, weight, bias, x, taps)) : y;
     }
+
+    /// <summary>At most this many rows (B·T) of an unrecorded convolution run on the calling thread from the weight's own layout.</summary>
+    private const int FewRows = 16;
 
     /// <summary>Weight [C, 1, W] as taps [W, C], contiguous: tap k is a vector over the channels.</summary>
     private static Tensor TapsOf(Tensor weight) => weight.Reshape(weight._shape[0], weight._shape[2]).MT.Contiguous();

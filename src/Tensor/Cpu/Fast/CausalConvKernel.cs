@@ -26,20 +26,44 @@ internal static unsafe class CausalConvKernel
             {
                 int batch = (int)(job / blocks), t0 = (int)(job % blocks) * RowsPerBlock, t1 = Math.Min(t0 + RowsPerBlock, t);
                 T* xb = px + (long)batch * t * c, yb = py + (long)batch * t * c;
-                for (int s = t0; s < t1; s++)
-                {
-                    T* row = yb + (long)s * c;
-                    if (pb is null) new Span<T>(row, c).Clear();
-                    else new ReadOnlySpan<T>(pb, c).CopyTo(new Span<T>(row, c));
-                    for (int k = 0; k < width; k++)
-                    {
-                        int src = s - (width - 1) + k;
-                        if (src >= 0) MulAdd(row, pw + (long)k * c, xb + (long)src * c, c);
-                    }
-                }
+                for (int s = t0; s < t1; s++) Row(yb + (long)s * c, xb, s, pw, pb, width, c);
             }
         });
         GC.KeepAlive(x); GC.KeepAlive(taps); GC.KeepAlive(bias); GC.KeepAlive(y);
+    }
+
+    /// <summary>Largest taps buffer, in bytes, that <see cref="ForwardFewRows{T}"/> keeps on the stack.</summary>
+    public const int FewRowsMaxTapBytes = 32 << 10;
+
+    /// <summary>
+    /// As <see cref="Forward{T}"/> for a few rows (a decoding window: B·T of about W), on this thread, from the
+    /// weight [C, 1, W] itself (contiguous; W·C·sizeof(T) at most <see cref="FewRowsMaxTapBytes"/>): it is
+    /// transposed into taps on the stack. At these sizes a taps tensor (a transposed copy, its allocation) cost
+    /// more than the convolution.
+    /// </summary>
+    public static void ForwardFewRows<T>(Tensor x, Tensor weight, Tensor? bias, Tensor y) where T : unmanaged
+    {
+        int b = x.Shape[0], t = x.Shape[1], c = x.Shape[2], width = weight.Shape[2];
+        T* taps = stackalloc T[width * c];
+        T* pw = Ptr<T>(weight);
+        for (int ch = 0; ch < c; ch++)
+            for (int k = 0; k < width; k++) taps[(long)k * c + ch] = pw[(long)ch * width + k];
+        T* px = Ptr<T>(x), pb = bias is null ? null : Ptr<T>(bias), py = Ptr<T>(y);
+        for (int batch = 0; batch < b; batch++)
+            for (int s = 0; s < t; s++) Row(py + ((long)batch * t + s) * c, px + (long)batch * t * c, s, taps, pb, width, c);
+        GC.KeepAlive(x); GC.KeepAlive(weight); GC.KeepAlive(bias); GC.KeepAlive(y);
+    }
+
+    /// <summary>Output row s of one sequence xb [T, C]: bias + Σₖ taps[k] ⊙ xb[s − (W−1) + k] (rows before 0 are zero).</summary>
+    private static void Row<T>(T* row, T* xb, int s, T* taps, T* bias, int width, int c) where T : unmanaged
+    {
+        if (bias is null) new Span<T>(row, c).Clear();
+        else new ReadOnlySpan<T>(bias, c).CopyTo(new Span<T>(row, c));
+        for (int k = 0; k < width; k++)
+        {
+            int src = s - (width - 1) + k;
+            if (src >= 0) MulAdd(row, taps + (long)k * c, xb + (long)src * c, c);
+        }
     }
 
     /// <summary>
