@@ -154,10 +154,24 @@ public sealed class TTTLayer : Module
     }
 
     private (int T, long Offset, DType DType, Device Device, Tensor Cos, Tensor Sin)? _ropeTables;
+    private (DType DType, Device Device, Tensor Cos, Tensor Sin)? _ropeCycle;
 
-    /// <summary>RoPE tables [t, d/2] for positions (offset + i) mod K, kept for the next call of the same length.</summary>
+    /// <summary>
+    /// RoPE tables [t, d/2] for positions (offset + i) mod K, kept for the next call of the same length. A decoding
+    /// token (t = 1) takes its row of the tables of all K positions, built once, instead of new tables per token.
+    /// </summary>
     private (Tensor Cos, Tensor Sin) RopeTables(int t, long offset, DType dtype, Device device)
     {
+        if (t == 1)
+        {
+            if (_ropeCycle is not { } cycle || cycle.DType != dtype || cycle.Device != device)
+            {
+                var all = RopeTables(K, 0, dtype, device);
+                _ropeCycle = cycle = (dtype, device, all.Cos, all.Sin);
+            }
+            int row = (int)(offset % K);
+            return (cycle.Cos.Narrow(0, row, 1), cycle.Sin.Narrow(0, row, 1));
+        }
         if (_ropeTables is { } c && c.T == t && c.Offset % K == offset % K && c.DType == dtype && c.Device == device) return (c.Cos, c.Sin);
         var positions = new long[t];
         for (int i = 0; i < t; i++) positions[i] = (offset + i) % K;
@@ -187,6 +201,20 @@ public sealed class TTTLayer : Module
         for (int i = 0; i < count; i++) inv[i] = 1.0 / (start + i + 1);
         var baseIdx = Tensor.FromArray(inv, null, _tokenIdxOffset.Value.Device).To(_tokenIdxOffset.Value.DType);
         return (baseIdx + _tokenIdxOffset.Value.Narrow(0, start, count)).ClampMin(0);
+    }
+
+    /// <summary>
+    /// τ_i of <see cref="TokenScale"/> as a number, for the fused decoding kernel: the same arithmetic in the
+    /// parameter's precision (1/(i+1) rounded to it, plus the learned offset, clamped at 0) without the five small
+    /// tensors the general form makes per token.
+    /// </summary>
+    private double TokenScaleAt(int i)
+    {
+        if (_tokenIdxOffset is null) return 1;
+        double offset = _tokenIdxOffset.Value.Narrow(0, i, 1).Item();
+        return _tokenIdxOffset.Value.DType == DType.Float32
+            ? Math.Max((float)(1.0 / (i + 1)) + (float)offset, 0f)
+            : Math.Max(1.0 / (i + 1) + offset, 0.0);
     }
 
     /// <summary>E[i, j] = τ_i·lr_j for one mini-batch: lr [B, H, k] → [B, H, k, k].</summary>
@@ -379,7 +407,7 @@ public sealed class TTTLayer : Module
             var accum = cache.Accum!;
             for (int j = 0; j < accum.Length; j++)
                 if (!accum[j].IsContiguous) accum[j] = accum[j].Contiguous();
-            var (fusedOut, newStart) = LinearDecodeKernel.Step(start, accum, q, k, v, lr, TokenScale(1, i).Item(), gamma, beta, Objective, i == K - 1);
+            var (fusedOut, newStart) = LinearDecodeKernel.Step(start, accum, q, k, v, lr, TokenScaleAt(i), gamma, beta, Objective, i == K - 1);
             foreach (var s in accum) s.Storage.BumpVersion();   // written in place
             cache.Position++;
             if (newStart is not null) cache.Start = newStart;
