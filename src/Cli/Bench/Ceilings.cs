@@ -65,45 +65,67 @@ public static class Ceilings
         return Vector256.Sum(d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11);
     }
 
-    /// <summary>Memory bandwidth in GB/s of a large copy (bytes read + bytes written), on the CPU pool's threads.</summary>
+    /// <summary>Memory bandwidth in GB/s of a large copy (bytes read + bytes written), best of 5 passes.</summary>
     public static double CopyGBps(long bytes = 1L << 30)
     {
-        var src = GC.AllocateUninitializedArray<byte>((int)Math.Min(bytes / 2, int.MaxValue - 64));
-        var dst = GC.AllocateUninitializedArray<byte>(src.Length);
-        new Random(1).NextBytes(src.AsSpan(0, 4096));
-        double best = 0;
-        for (int rep = 0; rep < 5; rep++)
-        {
-            var sw = Stopwatch.StartNew();
-            CpuParallel.For(src.Length, 1 << 22, (s, e) => src.AsSpan((int)s, (int)(e - s)).CopyTo(dst.AsSpan((int)s, (int)(e - s))));
-            best = Math.Max(best, 2.0 * src.Length / sw.Elapsed.TotalSeconds / 1e9);
-        }
-        return best;
+        var probe = new BandwidthProbe(bytes);
+        return Enumerable.Range(0, 5).Max(_ => probe.CopyGBps());
+    }
+
+    /// <summary>Read-only memory bandwidth in GB/s (see <see cref="BandwidthProbe.ReadGBps"/>), best of 5 passes.</summary>
+    public static double ReadGBps(long bytes = 1L << 30)
+    {
+        var probe = new BandwidthProbe(bytes);
+        return Enumerable.Range(0, 5).Max(_ => probe.ReadGBps());
     }
 
     /// <summary>
-    /// Read-only memory bandwidth in GB/s: every CPU pool thread sums its share of a large buffer, as four
-    /// interleaved streams with software prefetch (the access pattern that read fastest on the reference machine).
-    /// The ceiling of a weight-streaming decode, which reads its weights and writes almost nothing.
+    /// Buffers of <c>bytes</c> each for repeated one-pass samples of the memory bandwidth, so that a benchmark can take
+    /// them between its own runs (the host's bandwidth varies with its neighbours' load from one second to the next).
     /// </summary>
-    public static unsafe double ReadGBps(long bytes = 1L << 30)
+    public sealed class BandwidthProbe
     {
-        long n = Math.Min(bytes / sizeof(float), int.MaxValue - 64) / 64 * 64;
-        var buffer = GC.AllocateUninitializedArray<float>((int)n, pinned: true);
-        Array.Fill(buffer, 1f);
-        int threads = Math.Max(1, CpuParallel.Threads);
-        double best = 0;
-        fixed (float* p = buffer)
+        private readonly byte[] _source, _target;
+        private readonly float[] _stream;
+
+        /// <summary>Allocates and touches the buffers: a copy source and target of half of <paramref name="bytes"/> each, and a read buffer of <paramref name="bytes"/>.</summary>
+        public BandwidthProbe(long bytes)
         {
-            nint start = (nint)p;
-            for (int rep = 0; rep < 5; rep++)
+            _source = GC.AllocateUninitializedArray<byte>((int)Math.Min(bytes / 2, int.MaxValue - 64));
+            _target = GC.AllocateUninitializedArray<byte>(_source.Length);
+            new Random(1).NextBytes(_source.AsSpan(0, 4096));
+            long n = Math.Min(bytes / sizeof(float), int.MaxValue - 64) / 64 * 64;
+            _stream = GC.AllocateUninitializedArray<float>((int)n, pinned: true);
+            Array.Fill(_stream, 1f);
+            CopyGBps();   // fault the target's pages in
+        }
+
+        /// <summary>One copy of the source to the target on the CPU pool's threads: GB/s of bytes read + bytes written.</summary>
+        public double CopyGBps()
+        {
+            var (src, dst) = (_source, _target);
+            var sw = Stopwatch.StartNew();
+            CpuParallel.For(src.Length, 1 << 22, (s, e) => src.AsSpan((int)s, (int)(e - s)).CopyTo(dst.AsSpan((int)s, (int)(e - s))));
+            return 2.0 * src.Length / sw.Elapsed.TotalSeconds / 1e9;
+        }
+
+        /// <summary>
+        /// One read of the read buffer, GB/s: every CPU pool thread sums its share as four interleaved streams with
+        /// software prefetch (the access pattern that read fastest on the reference machine). The ceiling of a
+        /// weight-streaming decode, which reads its weights and writes almost nothing.
+        /// </summary>
+        public unsafe double ReadGBps()
+        {
+            long n = _stream.Length;
+            int threads = Math.Max(1, CpuParallel.Threads);
+            fixed (float* p = _stream)
             {
+                nint start = (nint)p;
                 var sw = Stopwatch.StartNew();
                 CpuParallel.ForEach(threads, t => SumStreams((float*)start + n / threads * t, n / threads));
-                best = Math.Max(best, n * sizeof(float) / sw.Elapsed.TotalSeconds / 1e9);
+                return n * sizeof(float) / sw.Elapsed.TotalSeconds / 1e9;
             }
         }
-        return best;
     }
 
     /// <summary>Σ of <paramref name="count"/> floats read as four interleaved streams, 2 KB prefetched ahead.</summary>

@@ -358,9 +358,6 @@ public static class BenchCommand
     {
         string size = ctx.Quick ? "small" : "125m";
         Console.WriteLine($"Decoding one token at a time (TTT-Linear, Mamba backbone, {size}, vocab 32000), float32, B = 1");
-        double bandwidth = ctx.OnGpu ? double.NaN : Ceilings.CopyGBps(ctx.Quick ? 1L << 28 : 1L << 30);
-        double readBandwidth = ctx.OnGpu ? double.NaN : Ceilings.ReadGBps(ctx.Quick ? 1L << 28 : 1L << 30);
-        if (!ctx.OnGpu) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  measured copy bandwidth: {bandwidth:F1} GB/s (read + write), read-only: {readBandwidth:F1} GB/s"));
         var model = ModelZoo.Create("ttt-linear", size, 32000, 1);
         model.To(ctx.Device);
         model.Eval();
@@ -368,22 +365,51 @@ public static class BenchCommand
         var cache = model.NewCache(1);
         model.Forward(Tensor.RandInt([1, 16], 0, 32000, new Generator(11)).To(ctx.Device), cache);
         var next = Tensor.FromArray(new long[] { 7 }, [1, 1], ctx.Device);
-        double ms = ctx.Time(() => model.Forward(next, cache), 3, ctx.Quick ? 9 : 21);
         long bytes = model.ParameterCount() * 4;   // every weight is read once per token
-        double gbps = bytes / ms / 1e6;
         var row = new BenchRow($"decode ttt-linear {size}").With("hidden", model.Parameters().First().Shape[1]).With("threads", ctx.Threads);
+        if (ctx.OnGpu)
+        {
+            double gpuMs = ctx.Time(() => model.Forward(next, cache), 3, 21);
+            row.MedianMs = gpuMs;
+            row.Extra["gb_per_s"] = bytes / gpuMs / 1e6;
+            row.Note = string.Create(CultureInfo.InvariantCulture, $"{bytes / gpuMs / 1e6:F1} GB/s of weights on {ctx.Device}");
+            Add(ctx, row);
+            return;
+        }
+        // Rounds of three copy passes, three read passes and three tokens, each the median of its three, so that every
+        // token time has bandwidth samples of the same second: the host's bandwidth moves with its neighbours' load
+        // (in one run the best of five copies gave 43.6 GB/s while the tokens met a read bandwidth near 30). The first
+        // pass after switching from one to the other runs cold (a copy right after tokens: 15-43 GB/s, the next one
+        // 52-57), and the median of three sets it aside for all three alike. The share is the median over rounds of
+        // (weight bytes / token time) / copy bandwidth: medians compared with medians, as the GEMM rows do.
+        var probe = new Ceilings.BandwidthProbe(ctx.Quick ? 1L << 28 : 1L << 30);
+        Timing.WarmUp(() => model.Forward(next, cache), 3);
+        int rounds = ctx.Quick ? 7 : 15;
+        var (tokenMs, copy, read, shares) = (new double[rounds], new double[rounds], new double[rounds], new double[rounds]);
+        for (int r = 0; r < rounds; r++)
+        {
+            copy[r] = Median([probe.CopyGBps(), probe.CopyGBps(), probe.CopyGBps()]);
+            read[r] = Median([probe.ReadGBps(), probe.ReadGBps(), probe.ReadGBps()]);
+            tokenMs[r] = Timing.MedianMs(() => model.Forward(next, cache), 0, 3);
+            shares[r] = bytes / tokenMs[r] / 1e6 / copy[r];
+        }
+        double ms = Median(tokenMs), bandwidth = Median(copy), readBandwidth = Median(read), gbps = bytes / ms / 1e6;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  copy bandwidth: {bandwidth:F1} GB/s (read + write), read-only: {readBandwidth:F1} GB/s (medians over {rounds} rounds between the timed tokens)"));
         row.MedianMs = ms;
         row.Extra["gb_per_s"] = gbps;
-        if (ctx.OnGpu) row.Note = string.Create(CultureInfo.InvariantCulture, $"{gbps:F1} GB/s of weights on {ctx.Device}");
-        else
-        {
-            row.Share = (100 * gbps / bandwidth, "copy bandwidth");
-            row.Extra["copy_gb_per_s"] = bandwidth;
-            row.Extra["read_gb_per_s"] = readBandwidth;
-            row.Note = string.Create(CultureInfo.InvariantCulture,
-                $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth ({bandwidth:F1} GB/s), {100 * gbps / readBandwidth:F0} % of read-only bandwidth ({readBandwidth:F1} GB/s)");
-        }
+        row.Share = (100 * Median(shares), "copy bandwidth");
+        row.Extra["copy_gb_per_s"] = bandwidth;
+        row.Extra["read_gb_per_s"] = readBandwidth;
+        row.Note = string.Create(CultureInfo.InvariantCulture,
+            $"{gbps:F1} GB/s of weights = {row.Share.Value.Percent:F0} % of copy bandwidth ({bandwidth:F1} GB/s), {100 * gbps / readBandwidth:F0} % of read-only bandwidth ({readBandwidth:F1} GB/s)");
         Add(ctx, row);
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     // ------------------------------------------------------------------ training throughput
