@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Ttt.Cpu;
 
 /// <summary>
-/// Recycles the pinned arrays behind large CPU storages, so that a training loop that allocates the same tensor
+/// Recycles the pinned arrays behind CPU storages, so that a training loop that allocates the same tensor
 /// sizes every step reuses last step's memory instead of asking the collector (and the OS) for fresh arrays.
 /// </summary>
 /// <remarks>
