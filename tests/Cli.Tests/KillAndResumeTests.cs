@@ -70,133 +70,152 @@ public sealed class KillAndResumeTests(ITestOutputHelper output)
             Assert.True(refCode == 0, $"the uninterrupted run failed ({refCode}):\n{refOut}");
         }
 
-        var run = dir.File("killed");
-        var store = new CheckpointStore(run, Keep);
         var random = new Random(seed);
         var clock = Stopwatch.StartNew();
-        int launches = 0, kills = 0, killsAnyTime = 0, killsWhileSaving = 0, killsBeforeFirstCheckpoint = 0, damaged = 0, resumedLaunches = 0;
-        var damagedSteps = new HashSet<long>();
-        long newestValid = 0;
-        string lastOutput = "";
+        int chains = 0, launches = 0, kills = 0, killsAnyTime = 0, killsWhileSaving = 0, killsBeforeFirstCheckpoint = 0, damaged = 0, resumedLaunches = 0;
+        // A chain of killed and resumed launches in one folder, until a launch runs to the last step. A kill can land
+        // several steps after the checkpoint it waited for, so a chain may reach the end before MinimumKills kills:
+        // then, with time left, another chain starts in a new folder. Every chain must end as the uninterrupted run.
         while (true)
         {
-            Assert.True(launches < MaximumLaunches, $"seed {seed}: {launches} launches without finishing");
-            var before = store.List();
-            bool damageNewest = launches > 0 && before.Count >= 2 && before.Take(2).All(c => CheckpointStore.Verify(c.Path) is null) && random.Next(6) == 0;
-            if (damageNewest)
-            {
-                // A damaged newest checkpoint: resuming must skip it for the previous one.
-                var weights = Path.Combine(before[0].Path, "model.safetensors");
-                var bytes = File.ReadAllBytes(weights);
-                bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
-                File.WriteAllBytes(weights, bytes);
-                Assert.NotNull(CheckpointStore.Verify(before[0].Path));
-                damagedSteps.Add(before[0].Step);
-                damaged++;
-            }
-            long resumeFrom = store.LatestValid()?.Step ?? 0;
-            Assert.True(resumeFrom >= (damageNewest ? before[1].Step : newestValid), $"seed {seed}: a valid checkpoint was lost between launches");
-            using var process = TttProcess.Start(Args(run, resume: launches > 0));
-            launches++;
-            string where = $"seed {seed}, launch {launches}";
-            bool killed = false;
-            if (clock.Elapsed < KillBudget || (kills < MinimumKills && clock.Elapsed < HardKillBudget))
-            {
-                // A quarter of the kills at a uniformly random time within 1.2 × the time a launch takes to write its
-                // first checkpoint (during start-up, the run lock, train_args.json or the first steps); the rest after the
-                // run reached a random later checkpoint: half of them a uniformly random fraction of one update
-                // (compute and checkpoint write) later, half a few milliseconds after the next checkpoint write began.
-                int mode = random.Next(8);
-                bool anyTime = mode < 2;
-                if (anyTime)
-                {
-                    process.Exited.Wait(TimeSpan.FromMilliseconds(random.NextDouble() * 1.2 * startUp.TotalMilliseconds), TestContext.Current.CancellationToken);
-                }
-                else
-                {
-                    long target = resumeFrom + random.Next(1, 4), seen = resumeFrom;
-                    var deadline = Stopwatch.StartNew();
-                    TimeSpan lastSeen = TimeSpan.Zero, stepTime = TimeSpan.FromMilliseconds(100);
-                    while (!process.Exited.IsSet && deadline.Elapsed < LaunchTimeout && seen < target)
-                    {
-                        long newest = Newest(store);
-                        if (newest > seen)
-                        {
-                            if (lastSeen > TimeSpan.Zero) stepTime = (deadline.Elapsed - lastSeen) / (newest - seen);
-                            (seen, lastSeen) = (newest, deadline.Elapsed);
-                        }
-                        Thread.Sleep(1);
-                    }
-                    if (mode < 5)
-                    {
-                        process.Exited.Wait(TimeSpan.FromMilliseconds(random.NextDouble() * stepTime.TotalMilliseconds), TestContext.Current.CancellationToken);
-                    }
-                    else
-                    {
-                        while (!process.Exited.IsSet && deadline.Elapsed < LaunchTimeout && !Writing(store)) Thread.Sleep(1);
-                        process.Exited.Wait(random.Next(0, 15), TestContext.Current.CancellationToken);
-                    }
-                }
-                killed = process.Kill();
-                if (killed) kills++;
-                if (killed && anyTime) killsAnyTime++;
-            }
-            var (code, text) = process.Finish(LaunchTimeout);
-            lastOutput = text;
-            if (text.Contains("resumed from", StringComparison.Ordinal))
-            {
-                resumedLaunches++;
-                string expected = $"resumed from step-{resumeFrom:D7} (step {resumeFrom})";
-                Assert.True(text.Contains(expected, StringComparison.Ordinal), $"{where}: expected '{expected}':\n{text}");
-            }
-            if (damageNewest && text.Contains("resumed from", StringComparison.Ordinal))
-                Assert.Contains("is damaged", text);
-
-            // What the kill left: every folder under a checkpoint name is whole (or is one damaged on purpose and
-            // not yet rewritten), and no valid checkpoint was lost.
-            if (Directory.Exists(store.Folder) && Directory.GetDirectories(store.Folder).Any(d => Path.GetFileName(d).StartsWith('.')))
-                killsWhileSaving++;
-            foreach (var (step, path) in store.List())
-            {
-                var problem = CheckpointStore.Verify(path);
-                if (problem is null) damagedSteps.Remove(step);
-                Assert.True(problem is null || damagedSteps.Contains(step), $"{where}: {Path.GetFileName(path)} is under a checkpoint name but does not verify: {problem}\n{text}");
-            }
-            var latest = store.LatestValid();
-            Assert.True((latest?.Step ?? 0) >= resumeFrom, $"{where}: the newest valid checkpoint went from step {resumeFrom} to {latest?.Step.ToString(CultureInfo.InvariantCulture) ?? "none"}\n{text}");
-            if (latest is null) killsBeforeFirstCheckpoint++;
-            newestValid = latest?.Step ?? 0;
-
-            if (!killed)
-            {
-                Assert.True(code == 0, $"{where}: ttt train exited with {code}:\n{text}");
-                break;
-            }
+            chains++;
+            var run = dir.File($"killed-{chains}");
+            var (lastOutput, store) = RunChain(run);
+            AssertChainEndsAsTheReference(run, store, lastOutput);
+            if (kills >= MinimumKills || clock.Elapsed >= HardKillBudget) break;
         }
 
-        output.WriteLine($"kill-and-resume (seed {seed}): a launch writes its first checkpoint after {startUp.TotalSeconds:F1} s; {launches} launches, {kills} SIGKILLs survived in {clock.Elapsed.TotalSeconds:F1} s " +
+        output.WriteLine($"kill-and-resume (seed {seed}): a launch writes its first checkpoint after {startUp.TotalSeconds:F1} s; {chains} chains, {launches} launches, {kills} SIGKILLs survived in {clock.Elapsed.TotalSeconds:F1} s " +
                          $"({killsAnyTime} at a random time from the start, {killsWhileSaving} with a checkpoint being written, " +
                          $"{killsBeforeFirstCheckpoint} before the first checkpoint), {damaged} newest checkpoints damaged on purpose, " +
                          $"{resumedLaunches} launches resumed; failures 0");
         Assert.True(kills >= MinimumKills, $"only {kills} kills happened within {HardKillBudget.TotalSeconds} s (minimum {MinimumKills})");
         Assert.True(resumedLaunches >= kills / 2, $"only {resumedLaunches} of {launches} launches resumed");
 
-        // The chain ends where the uninterrupted run ended: the same parameters, bit for bit, and the same losses.
-        AssertSameTensors(Path.Combine(reference, "model.safetensors"), Path.Combine(run, "model.safetensors"));
-        AssertSameTensors(Path.Combine(referenceStore.List()[0].Path, "optimizer.safetensors"),
-            Path.Combine(store.List()[0].Path, "optimizer.safetensors"));
-        Assert.Equal(MetricsWithoutTimings(reference), MetricsWithoutTimings(run));
+        (string LastOutput, CheckpointStore Store) RunChain(string run)
+        {
+            var store = new CheckpointStore(run, Keep);
+            var damagedSteps = new HashSet<long>();
+            long newestValid = 0;
+            string lastOutput = "";
+            int chainLaunches = 0;
+            while (true)
+            {
+                Assert.True(launches < MaximumLaunches, $"seed {seed}: {launches} launches without finishing");
+                var before = store.List();
+                bool damageNewest = chainLaunches > 0 && before.Count >= 2 && before.Take(2).All(c => CheckpointStore.Verify(c.Path) is null) && random.Next(6) == 0;
+                if (damageNewest)
+                {
+                    // A damaged newest checkpoint: resuming must skip it for the previous one.
+                    var weights = Path.Combine(before[0].Path, "model.safetensors");
+                    var bytes = File.ReadAllBytes(weights);
+                    bytes[random.Next(bytes.Length)] ^= (byte)(1 << random.Next(8));
+                    File.WriteAllBytes(weights, bytes);
+                    Assert.NotNull(CheckpointStore.Verify(before[0].Path));
+                    damagedSteps.Add(before[0].Step);
+                    damaged++;
+                }
+                long resumeFrom = store.LatestValid()?.Step ?? 0;
+                Assert.True(resumeFrom >= (damageNewest ? before[1].Step : newestValid), $"seed {seed}: a valid checkpoint was lost between launches");
+                using var process = TttProcess.Start(Args(run, resume: chainLaunches > 0));
+                launches++;
+                chainLaunches++;
+                string where = $"seed {seed}, chain {chains}, launch {chainLaunches}";
+                bool killed = false;
+                if (clock.Elapsed < KillBudget || (kills < MinimumKills && clock.Elapsed < HardKillBudget))
+                {
+                    // A quarter of the kills at a uniformly random time within 1.2 × the time a launch takes to write its
+                    // first checkpoint (during start-up, the run lock, train_args.json or the first steps); the rest after the
+                    // run reached a random later checkpoint: half of them a uniformly random fraction of one update
+                    // (compute and checkpoint write) later, half a few milliseconds after the next checkpoint write began.
+                    int mode = random.Next(8);
+                    bool anyTime = mode < 2;
+                    if (anyTime)
+                    {
+                        process.Exited.Wait(TimeSpan.FromMilliseconds(random.NextDouble() * 1.2 * startUp.TotalMilliseconds), TestContext.Current.CancellationToken);
+                    }
+                    else
+                    {
+                        long target = resumeFrom + random.Next(1, 4), seen = resumeFrom;
+                        var deadline = Stopwatch.StartNew();
+                        TimeSpan lastSeen = TimeSpan.Zero, stepTime = TimeSpan.FromMilliseconds(100);
+                        while (!process.Exited.IsSet && deadline.Elapsed < LaunchTimeout && seen < target)
+                        {
+                            long newest = Newest(store);
+                            if (newest > seen)
+                            {
+                                if (lastSeen > TimeSpan.Zero) stepTime = (deadline.Elapsed - lastSeen) / (newest - seen);
+                                (seen, lastSeen) = (newest, deadline.Elapsed);
+                            }
+                            Thread.Sleep(1);
+                        }
+                        if (mode < 5)
+                        {
+                            process.Exited.Wait(TimeSpan.FromMilliseconds(random.NextDouble() * stepTime.TotalMilliseconds), TestContext.Current.CancellationToken);
+                        }
+                        else
+                        {
+                            while (!process.Exited.IsSet && deadline.Elapsed < LaunchTimeout && !Writing(store)) Thread.Sleep(1);
+                            process.Exited.Wait(random.Next(0, 15), TestContext.Current.CancellationToken);
+                        }
+                    }
+                    killed = process.Kill();
+                    if (killed) kills++;
+                    if (killed && anyTime) killsAnyTime++;
+                }
+                var (code, text) = process.Finish(LaunchTimeout);
+                lastOutput = text;
+                if (text.Contains("resumed from", StringComparison.Ordinal))
+                {
+                    resumedLaunches++;
+                    string expected = $"resumed from step-{resumeFrom:D7} (step {resumeFrom})";
+                    Assert.True(text.Contains(expected, StringComparison.Ordinal), $"{where}: expected '{expected}':\n{text}");
+                }
+                if (damageNewest && text.Contains("resumed from", StringComparison.Ordinal))
+                    Assert.Contains("is damaged", text);
 
-        // Nothing left that could be mistaken for a checkpoint or a finished file: no temporary files or folders,
-        // no lock, only the newest Keep checkpoints, each verifying.
-        var stray = Directory.EnumerateFileSystemEntries(run, "*", SearchOption.AllDirectories)
-            .Select(p => Path.GetRelativePath(run, p))
-            .Where(p => Path.GetFileName(p).StartsWith('.') || p.EndsWith(".tmp", StringComparison.Ordinal))
-            .ToList();
-        Assert.True(stray.Count == 0, $"left behind: {string.Join(", ", stray)}\n{lastOutput}");
-        Assert.Equal(Directory.GetDirectories(store.Folder).Length, store.List().Count);
-        Assert.Equal(Enumerable.Range(0, Keep).Select(i => (long)(Steps - i)), store.List().Select(c => c.Step));
-        Assert.All(store.List(), c => Assert.Null(CheckpointStore.Verify(c.Path)));
+                // What the kill left: every folder under a checkpoint name is whole (or is one damaged on purpose and
+                // not yet rewritten), and no valid checkpoint was lost.
+                if (Directory.Exists(store.Folder) && Directory.GetDirectories(store.Folder).Any(d => Path.GetFileName(d).StartsWith('.')))
+                    killsWhileSaving++;
+                foreach (var (step, path) in store.List())
+                {
+                    var problem = CheckpointStore.Verify(path);
+                    if (problem is null) damagedSteps.Remove(step);
+                    Assert.True(problem is null || damagedSteps.Contains(step), $"{where}: {Path.GetFileName(path)} is under a checkpoint name but does not verify: {problem}\n{text}");
+                }
+                var latest = store.LatestValid();
+                Assert.True((latest?.Step ?? 0) >= resumeFrom, $"{where}: the newest valid checkpoint went from step {resumeFrom} to {latest?.Step.ToString(CultureInfo.InvariantCulture) ?? "none"}\n{text}");
+                if (latest is null) killsBeforeFirstCheckpoint++;
+                newestValid = latest?.Step ?? 0;
+
+                if (!killed)
+                {
+                    Assert.True(code == 0, $"{where}: ttt train exited with {code}:\n{text}");
+                    return (lastOutput, store);
+                }
+            }
+        }
+
+        // The chain ends where the uninterrupted run ended: the same parameters, bit for bit, and the same losses.
+        void AssertChainEndsAsTheReference(string run, CheckpointStore store, string lastOutput)
+        {
+            AssertSameTensors(Path.Combine(reference, "model.safetensors"), Path.Combine(run, "model.safetensors"));
+            AssertSameTensors(Path.Combine(referenceStore.List()[0].Path, "optimizer.safetensors"),
+                Path.Combine(store.List()[0].Path, "optimizer.safetensors"));
+            Assert.Equal(MetricsWithoutTimings(reference), MetricsWithoutTimings(run));
+
+            // Nothing left that could be mistaken for a checkpoint or a finished file: no temporary files or folders,
+            // no lock, only the newest Keep checkpoints, each verifying.
+            var stray = Directory.EnumerateFileSystemEntries(run, "*", SearchOption.AllDirectories)
+                .Select(p => Path.GetRelativePath(run, p))
+                .Where(p => Path.GetFileName(p).StartsWith('.') || p.EndsWith(".tmp", StringComparison.Ordinal))
+                .ToList();
+            Assert.True(stray.Count == 0, $"left behind: {string.Join(", ", stray)}\n{lastOutput}");
+            Assert.Equal(Directory.GetDirectories(store.Folder).Length, store.List().Count);
+            Assert.Equal(Enumerable.Range(0, Keep).Select(i => (long)(Steps - i)), store.List().Select(c => c.Step));
+            Assert.All(store.List(), c => Assert.Null(CheckpointStore.Verify(c.Path)));
+        }
     }
 
     private static long Newest(CheckpointStore store)
