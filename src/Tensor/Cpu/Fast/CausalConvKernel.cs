@@ -41,13 +41,17 @@ internal static unsafe class CausalConvKernel
     /// transposed into taps on the stack. At these sizes a taps tensor (a transposed copy, its allocation) cost
     /// more than the convolution.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ForwardFewRows<T>(Tensor x, Tensor weight, Tensor? bias, Tensor y) where T : unmanaged
     {
         int b = x.Shape[0], t = x.Shape[1], c = x.Shape[2], width = weight.Shape[2];
         T* taps = stackalloc T[width * c];
         T* pw = Ptr<T>(weight);
-        for (int ch = 0; ch < c; ch++)
-            for (int k = 0; k < width; k++) taps[(long)k * c + ch] = pw[(long)ch * width + k];
+        for (int k = 0; k < width; k++)
+        {
+            T* tap = taps + k * c, column = pw + k;
+            for (int ch = 0; ch < c; ch++) tap[ch] = column[ch * width];
+        }
         T* px = Ptr<T>(x), pb = bias is null ? null : Ptr<T>(bias), py = Ptr<T>(y);
         for (int batch = 0; batch < b; batch++)
             for (int s = 0; s < t; s++) Row(py + ((long)batch * t + s) * c, px + (long)batch * t * c, s, taps, pb, width, c);
@@ -55,6 +59,7 @@ internal static unsafe class CausalConvKernel
     }
 
     /// <summary>Output row s of one sequence xb [T, C]: bias + Σₖ taps[k] ⊙ xb[s − (W−1) + k] (rows before 0 are zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row<T>(T* row, T* xb, int s, T* taps, T* bias, int width, int c) where T : unmanaged
     {
         if (bias is null) new Span<T>(row, c).Clear();
