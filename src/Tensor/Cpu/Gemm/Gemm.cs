@@ -178,6 +178,7 @@ public static unsafe partial class Gemm
         public Product<T> Current;
         public BlockStep<T> Step;
         public GemvArgs<T> Vector;
+        public GemvSplit Split;
 
         public void Start(int m, int n, int k,
             T* a, ReadOnlySpan<long> aOffsets, long rsA, long csA,
