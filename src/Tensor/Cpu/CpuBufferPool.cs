@@ -32,8 +32,8 @@ public static class CpuBufferPool
     /// live on the pinned-object heap, whose allocations count towards full collections and take the runtime's slow
     /// allocation path: decoding (thousands of 3 KB vectors per token) ran a full collection every few hundred ops
     /// before these were pooled, and with a 1 KB threshold the few-element tensors of a decoding token (a norm's
-    /// per-row statistics, learning rates, scalars; about 200 per token of the 125m model) took over a microsecond each to
-    /// allocate, most of a decoding RMSNorm's time, against a fraction of that from the pool.
+    /// per-row statistics, learning rates, scalars; about 200 per token of the 125m model) took over a microsecond
+    /// each to allocate, most of a decoding RMSNorm's time, against a fraction of that from the pool.
     /// </summary>
     public const long MinPooledBytes = 0;
 
