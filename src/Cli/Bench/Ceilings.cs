@@ -65,20 +65,6 @@ public static class Ceilings
         return Vector256.Sum(d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11);
     }
 
-    /// <summary>Memory bandwidth in GB/s of a large copy (bytes read + bytes written), best of 5 passes.</summary>
-    public static double CopyGBps(long bytes = 1L << 30)
-    {
-        var probe = new BandwidthProbe(bytes);
-        return Enumerable.Range(0, 5).Max(_ => probe.CopyGBps());
-    }
-
-    /// <summary>Read-only memory bandwidth in GB/s (see <see cref="BandwidthProbe.ReadGBps"/>), best of 5 passes.</summary>
-    public static double ReadGBps(long bytes = 1L << 30)
-    {
-        var probe = new BandwidthProbe(bytes);
-        return Enumerable.Range(0, 5).Max(_ => probe.ReadGBps());
-    }
-
     /// <summary>
     /// Buffers of <c>bytes</c> each for repeated one-pass samples of the memory bandwidth, so that a benchmark can take
     /// them between its own runs (the host's bandwidth varies with its neighbours' load from one second to the next).
