@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Ttt.Cpu;
@@ -133,18 +134,25 @@ public static class CpuBufferPool
         return TryTake<T>(length, out _);
     }
 
+    /// <summary>Marshal.SizeOf&lt;T&gt;() once per element type (it is a runtime lookup, not a constant).</summary>
+    private static class ElementBytes<T>
+    {
+        public static readonly int Value = Marshal.SizeOf<T>();
+    }
+
     private static T[]? TryTake<T>(int length, out bool collect) where T : unmanaged
     {
         var key = (typeof(T), length);
         collect = false;
         lock (s_lock)
         {
-            s_rentedBytes += (long)length * Marshal.SizeOf<T>();
+            s_rentedBytes += (long)length * ElementBytes<T>.Value;
             s_lastRented[key] = ++s_rentClock;
             if (s_free.TryGetValue(key, out var stack) && stack.Count > 0)
             {
-                var array = (T[])stack.Pop();
-                s_retained -= (long)array.Length * Marshal.SizeOf<T>();
+                // The key holds typeof(T), so this stack holds T[] only: no checked cast needed.
+                var array = Unsafe.As<T[]>(stack.Pop());
+                s_retained -= (long)array.Length * ElementBytes<T>.Value;
                 s_hits++;
                 return array;
             }
