@@ -38,7 +38,8 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
         _xt = Take(dp * kp); _gt = Take(dp * kp);
         _a = Take(kp * kp); _p = Take(kp * kp); _da = Take(kp * kp); _dpr = Take(kp * kp);
         _dwct = Take(dp * dp); _wt = Take(dp * dp);
-        _dzb = TakeRows(dp); _dz = TakeRows(dp); _dg = TakeRows(dp); _y = TakeRows(dp);
+        _dz = Take(2 * Kp * dp); _dzb = _dz + Kp * dp;                  // [dZ; dZb] pairs with [X; Q]
+        _dg = TakeRows(dp); _y = TakeRows(dp);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -133,9 +134,14 @@ internal sealed unsafe class LinearScanKernel<T, TV, S> : ScanKernel<T, TV, S> w
         SmallGemm<T, TV, S>.Transpose(_wt, dp, _w, dp, d, d);
         SmallGemm<T, TV, S>.Run(DQ, dp, _dzb, dp, 1, _wt, dp, kk, d, dp, Store.Add);
         SmallGemm<T, TV, S>.Run(DX, dp, _dz, dp, 1, _wt, dp, kk, d, dp, Store.Add);
-        // carry into the previous mini-batch: dW += Xᵀ·dZ + Qᵀ·dZb;  db += Σ (dZ + dZb)
-        SmallGemm<T, TV, S>.Run(dwc, dp, X, 1, dp, _dz, dp, d, kk, dp, Store.Add);
-        SmallGemm<T, TV, S>.Run(dwc, dp, Q, 1, dp, _dzb, dp, d, kk, dp, Store.Add);
+        // carry into the previous mini-batch: dW += Xᵀ·dZ + Qᵀ·dZb;  db += Σ (dZ + dZb). A full mini-batch does
+        // both products as one over the stacked blocks [X; Q] and [dZ; dZb] (one pass over dW instead of two).
+        if (kk == kp) SmallGemm<T, TV, S>.Run(dwc, dp, X, 1, dp, _dz, dp, d, 2 * kp, dp, Store.Add);
+        else
+        {
+            SmallGemm<T, TV, S>.Run(dwc, dp, X, 1, dp, _dz, dp, d, kk, dp, Store.Add);
+            SmallGemm<T, TV, S>.Run(dwc, dp, Q, 1, dp, _dzb, dp, d, kk, dp, Store.Add);
+        }
         AddRowSums(dbc, _dz, _dzb, kk, dp);
     }
 }

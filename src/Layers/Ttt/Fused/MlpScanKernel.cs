@@ -44,10 +44,15 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         _hp = Util.RoundUp(_h, S.Count);
         _exact = io.ExactGelu;
         int dp = Dp, hp = _hp, kp = Kp;
-        _z2 = TakeRows(dp); _xh = TakeRows(dp); _g2 = TakeRows(dp); _z2b = TakeRows(dp); _xhb = TakeRows(dp); _eg2 = TakeRows(dp);
-        _dz2 = TakeRows(dp); _dz2b = TakeRows(dp); _dg2 = TakeRows(dp); _y2 = TakeRows(dp);
-        _z1 = TakeRows(hp); _x2 = TakeRows(hp); _z1b = TakeRows(hp); _x2b = TakeRows(hp); _gp = TakeRows(hp); _g1 = TakeRows(hp); _eg1 = TakeRows(hp);
-        _dx2b = TakeRows(hp); _dz1b = TakeRows(hp); _dg1 = TakeRows(hp); _dgp = TakeRows(hp); _dz1 = TakeRows(hp); _dx2 = TakeRows(hp); _y1 = TakeRows(hp);
+        // Stacked blocks for the dW products of a full mini-batch: [dZ1; dZ1b] pairs with [X; Q] (base class),
+        // [X2; X2b; dGp] with [dZ2; dZ2b; G2].
+        _dz2 = Take(3 * kp * dp); _dz2b = _dz2 + kp * dp; _g2 = _dz2b + kp * dp;
+        _x2 = Take(3 * kp * hp); _x2b = _x2 + kp * hp; _dgp = _x2b + kp * hp;
+        _dz1 = Take(2 * kp * hp); _dz1b = _dz1 + kp * hp;
+        _z2 = TakeRows(dp); _xh = TakeRows(dp); _z2b = TakeRows(dp); _xhb = TakeRows(dp); _eg2 = TakeRows(dp);
+        _dg2 = TakeRows(dp); _y2 = TakeRows(dp);
+        _z1 = TakeRows(hp); _z1b = TakeRows(hp); _gp = TakeRows(hp); _g1 = TakeRows(hp); _eg1 = TakeRows(hp);
+        _dx2b = TakeRows(hp); _dg1 = TakeRows(hp); _dx2 = TakeRows(hp); _y1 = TakeRows(hp);
         _xt = Take(dp * kp); _g2t = Take(dp * kp); _x2t = Take(hp * kp); _g1t = Take(hp * kp);
         _a1 = Take(kp * kp); _p1 = Take(kp * kp); _a2 = Take(kp * kp); _p2 = Take(kp * kp);
         _da1 = Take(kp * kp); _da2 = Take(kp * kp); _dpr = Take(kp * kp);
@@ -212,13 +217,22 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Transpose(_tr, dp, _w1, hp, d, hh);                                  // W1ᵀ [h, d]
         SmallGemm<T, TV, S>.Run(DQ, dp, _dz1b, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
         SmallGemm<T, TV, S>.Run(DX, dp, _dz1, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
-        // carry into the previous mini-batch
-        SmallGemm<T, TV, S>.Run(dw1, hp, X, 1, dp, _dz1, hp, d, kk, hp, Store.Add);             // dW1 += Xᵀ·dZ1
-        SmallGemm<T, TV, S>.Run(dw1, hp, Q, 1, dp, _dz1b, hp, d, kk, hp, Store.Add);            //      + Qᵀ·dZ1b
+        // carry into the previous mini-batch. A full mini-batch does the products that share a destination as one
+        // over the stacked blocks (one read-modify-write pass over dW1 and dW2 instead of two and three).
+        if (kk == kp)
+        {
+            SmallGemm<T, TV, S>.Run(dw1, hp, X, 1, dp, _dz1, hp, d, 2 * kp, hp, Store.Add);     // dW1 += [X; Q]ᵀ·[dZ1; dZ1b]
+            SmallGemm<T, TV, S>.Run(dw2, dp, _x2, 1, hp, _dz2, dp, hh, 3 * kp, dp, Store.Add);  // dW2 += [X2; X2b; dGp]ᵀ·[dZ2; dZ2b; G2]
+        }
+        else
+        {
+            SmallGemm<T, TV, S>.Run(dw1, hp, X, 1, dp, _dz1, hp, d, kk, hp, Store.Add);         // dW1 += Xᵀ·dZ1
+            SmallGemm<T, TV, S>.Run(dw1, hp, Q, 1, dp, _dz1b, hp, d, kk, hp, Store.Add);        //      + Qᵀ·dZ1b
+            SmallGemm<T, TV, S>.Run(dw2, dp, _x2, 1, hp, _dz2, dp, hh, kk, dp, Store.Add);      // dW2 += X2ᵀ·dZ2
+            SmallGemm<T, TV, S>.Run(dw2, dp, _x2b, 1, hp, _dz2b, dp, hh, kk, dp, Store.Add);    //      + X2bᵀ·dZ2b
+            SmallGemm<T, TV, S>.Run(dw2, dp, _dgp, 1, hp, _g2, dp, hh, kk, dp, Store.Add);      //      + dGpᵀ·G2
+        }
         AddRowSums(db1, _dz1, _dz1b, kk, hp);
-        SmallGemm<T, TV, S>.Run(dw2, dp, _x2, 1, hp, _dz2, dp, hh, kk, dp, Store.Add);          // dW2 += X2ᵀ·dZ2
-        SmallGemm<T, TV, S>.Run(dw2, dp, _x2b, 1, hp, _dz2b, dp, hh, kk, dp, Store.Add);        //      + X2bᵀ·dZ2b
-        SmallGemm<T, TV, S>.Run(dw2, dp, _dgp, 1, hp, _g2, dp, hh, kk, dp, Store.Add);          //      + dGpᵀ·G2
         AddRowSums(db2, _dz2, _dz2b, kk, dp);
     }
 }

@@ -48,7 +48,8 @@ internal abstract unsafe class ScanKernel<T, TV, S> : IScanKernel where T : unma
         State = Take(StateSize);
         Carry = Take(StateSize);
         _group = io.Group > 1 ? Take(io.Group * StateSize) : null;
-        X = TakeRows(Dp); Q = TakeRows(Dp); Tgt = TakeRows(Dp);
+        // Q directly follows X: [X; Q] is one [2Kp, dp] block, the left factor of the kernels' stacked dW products.
+        X = Take(2 * Kp * Dp); Q = X + Kp * Dp; Tgt = TakeRows(Dp);
         DQ = TakeRows(Dp); DX = TakeRows(Dp); DT = TakeRows(Dp);
         Mask = Take(Dp); Gamma = Take(Dp); Beta = Take(Dp); Row = Take(Dp); DGamma = Take(Dp); DBeta = Take(Dp);
         Lr = new double[io.K]; Std = new double[io.K]; StdOut = new double[io.K]; De = new double[io.K]; DLr = new double[io.K];
