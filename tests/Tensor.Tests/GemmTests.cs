@@ -247,7 +247,9 @@ public sealed unsafe class GemmTests
     /// Once its buffers have grown, a call allocates nothing: packing buffers, offsets and the parallel job are
     /// reused (every path: blocked, batched small items, in-place A, GEMV; 1 and 2 threads). Measured on the calling
     /// thread, whose buffers the 1-thread runs grow first: a worker grows its own once, the first time it happens to
-    /// claim a chunk, which can be any call.
+    /// claim a chunk, which can be any call. The best of three windows of five calls counts: in one full-suite run a
+    /// single window saw 7.7 KB that the next runs did not (the runtime's own bookkeeping, e.g. a method being
+    /// promoted to optimized code on this thread); an allocation of ours would show in every window.
     /// </summary>
     [Fact]
     public void Steady_state_calls_allocate_nothing()
@@ -268,10 +270,14 @@ public sealed unsafe class GemmTests
                     foreach (var (m, n, k, offsets) in shapes.SelectMany(s => new[] { (s.M, s.N, s.K, one), (s.M, s.N, s.K, batch) }))
                     {
                         for (int i = 0; i < 3; i++) Gemm.Batched(m, n, k, pa, offsets, k, 1, pb, offsets, n, 1, pc, offsets, n);
-                        long before = GC.GetAllocatedBytesForCurrentThread();
-                        for (int i = 0; i < 5; i++) Gemm.Batched(m, n, k, pa, offsets, k, 1, pb, offsets, n, 1, pc, offsets, n);
-                        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                        Assert.True(allocated == 0, $"m={m} n={n} k={k} batch={offsets.Length} threads={threads}: {allocated} bytes allocated");
+                        long allocated = long.MaxValue;
+                        for (int window = 0; window < 3 && allocated != 0; window++)
+                        {
+                            long before = GC.GetAllocatedBytesForCurrentThread();
+                            for (int i = 0; i < 5; i++) Gemm.Batched(m, n, k, pa, offsets, k, 1, pb, offsets, n, 1, pc, offsets, n);
+                            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+                        }
+                        Assert.True(allocated == 0, $"m={m} n={n} k={k} batch={offsets.Length} threads={threads}: {allocated} bytes allocated in each of three windows");
                     }
                 }
             }
