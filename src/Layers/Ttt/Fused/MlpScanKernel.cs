@@ -34,9 +34,10 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     private readonly T* _dx2b, _dz1b, _dg1, _dgp, _dz1, _dx2, _y1;                  // [Kp, hp]
     private readonly T* _xt, _g2t;                                                   // [dp, Kp]
     private readonly T* _x2t, _g1t;                                                  // [hp, Kp]
+    private readonly T* _dxt, _dx2t;                                                 // [dp, Kp], [hp, Kp]
     private readonly T* _a1, _p1, _a2, _p2, _da1, _da2, _dpr;                        // [Kp, Kp]
     private readonly T* _w2t;                                                        // [dp, hp] W2ᵀ
-    private readonly T* _tr;                                                         // [hp·dp] dW1ᵀ, then dW2ᵀ, then W1ᵀ (used in turn)
+    private readonly T* _tr;                                                         // [hp, dp] W1ᵀ
 
     public MlpScanKernel(ScanIo<T> io) : base(io, Layout)
     {
@@ -57,6 +58,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         _a1 = Take(kp * kp); _p1 = Take(kp * kp); _a2 = Take(kp * kp); _p2 = Take(kp * kp);
         _da1 = Take(kp * kp); _da2 = Take(kp * kp); _dpr = Take(kp * kp);
         _w2t = Take(dp * hp); _tr = Take(hp * dp);
+        _dxt = Take(dp * kp); _dx2t = Take(hp * kp);
     }
 
     /// <summary>W1 [d, h] | b1 [h] | W2 [h, d] | b2 [d], padded.</summary>
@@ -64,18 +66,6 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     {
         int h = 4 * d, hp = Util.RoundUp(h, S.Count);
         return [new(d, h, hp, 0), new(1, h, hp, dp * hp), new(h, d, dp, dp * hp + hp), new(1, d, dp, dp * hp + hp + hp * dp)];
-    }
-
-    /// <summary>
-    /// The shared transpose buffer holds [h, d] and [d, h] layouts in turn; with padding their leading dimensions
-    /// differ, so one layout's padding lanes may hold the other's data. Products read it only up to the real
-    /// sizes, so such values could reach only padding lanes of results, but padding is kept zero everywhere:
-    /// clear it when padded.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ClearSharedTranspose()
-    {
-        if (Dp != D || _hp != _h) new Span<T>(_tr, _hp * Dp).Clear();
     }
 
     protected override void Bind(T* state)
@@ -148,12 +138,14 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         // dX = −diag(e)·G1·dW1ᵀ;  dX2 = −diag(e)·G2·dW2ᵀ
         SmallGemm<T, TV, S>.Run(_y1, hp, X, dp, 1, dw1, hp, kk, d, hp, Store.Set);
         SmallGemm<T, TV, S>.Run(_y2, dp, _x2, hp, 1, dw2, dp, kk, hh, dp, Store.Set);
-        ClearSharedTranspose();
-        SmallGemm<T, TV, S>.Transpose(_tr, dp, dw1, hp, d, hh);                                  // dW1ᵀ [h, d]
-        SmallGemm<T, TV, S>.Run(DX, dp, _g1, hp, 1, _tr, dp, kk, hh, dp, Store.Set);
-        ClearSharedTranspose();
-        SmallGemm<T, TV, S>.Transpose(_tr, hp, dw2, dp, hh, d);                                  // dW2ᵀ [d, h]
-        SmallGemm<T, TV, S>.Run(_dx2, hp, _g2, dp, 1, _tr, hp, kk, d, hp, Store.Set);
+        // DXᵀ = dW1·G1ᵀ and dX2ᵀ = dW2·G2ᵀ: the carry times the small transposed factors (also needed for dP1, dP2
+        // below), then two small transposes back, instead of transposing the d×h carry twice per mini-batch.
+        SmallGemm<T, TV, S>.Transpose(_g1t, kp, _g1, hp, kp, hh);                                // G1ᵀ [h, Kp]
+        SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);                                 // G2ᵀ [d, Kp]
+        SmallGemm<T, TV, S>.Run(_dxt, kp, dw1, hp, 1, _g1t, kp, d, hh, kp, Store.Set);          // DXᵀ = dW1·G1ᵀ [d, Kp]
+        SmallGemm<T, TV, S>.Transpose(DX, dp, _dxt, kp, d, kp);
+        SmallGemm<T, TV, S>.Run(_dx2t, kp, dw2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);         // dX2ᵀ = dW2·G2ᵀ [h, Kp]
+        SmallGemm<T, TV, S>.Transpose(_dx2, hp, _dx2t, kp, hh, kp);
         double tl = Io.Tau[kk - 1];
         for (int j = 0; j < kk; j++)
         {
@@ -182,7 +174,6 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         // Z2b = X2b·W2 + b2 − P2·G2
         SmallGemm<T, TV, S>.Run(_dx2b, hp, _dz2b, dp, 1, _w2t, hp, kk, d, hp, Store.Set);      // dX2b = dZ2b·W2ᵀ
         SmallGemm<T, TV, S>.Run(_dg2, dp, _p2, 1, kp, _dz2b, dp, kk, kk, dp, Store.Sub);       // dG2 −= P2ᵀ·dZ2b
-        SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);
         SmallGemm<T, TV, S>.Run(_dpr, kp, _dz2b, dp, 1, _g2t, kp, kk, d, kp, Store.Set);
         BuildDA(kk, _a2, _dpr, _da2);
         SmallGemm<T, TV, S>.Run(_dx2b, hp, _da2, kp, 1, _x2, hp, kk, kk, hp, Store.Add);       // dX2b += dA2·X2
@@ -191,7 +182,6 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         // X2b = gelu(Z1b);  Z1b = Q·W1 + b1 − P1·G1
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.MulGeluPrimeExact(_dx2b + i * hp, _z1b + i * hp, _dz1b + i * hp, hp);
         SmallGemm<T, TV, S>.Run(_dg1, hp, _p1, 1, kp, _dz1b, hp, kk, kk, hp, Store.Sub);       // dG1 −= P1ᵀ·dZ1b
-        SmallGemm<T, TV, S>.Transpose(_g1t, kp, _g1, hp, kp, hh);
         SmallGemm<T, TV, S>.Run(_dpr, kp, _dz1b, hp, 1, _g1t, kp, kk, hh, kp, Store.Set);
         BuildDA(kk, _a1, _dpr, _da1);
         SmallGemm<T, TV, S>.Run(DQ, dp, _da1, kp, 1, X, dp, kk, kk, dp, Store.Add);            // dQ += dA1·X
@@ -213,7 +203,6 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Run(_dx2, hp, _dz2, dp, 1, _w2t, hp, kk, d, hp, Store.Add);
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.AddMulGeluPrimeExact(_dx2 + i * hp, _z1 + i * hp, _dz1 + i * hp, hp);
         // Z1 = X·W1, Q·W1: dQ += dZ1b·W1ᵀ;  dX += dZ1·W1ᵀ
-        ClearSharedTranspose();
         SmallGemm<T, TV, S>.Transpose(_tr, dp, _w1, hp, d, hh);                                  // W1ᵀ [h, d]
         SmallGemm<T, TV, S>.Run(DQ, dp, _dz1b, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
         SmallGemm<T, TV, S>.Run(DX, dp, _dz1, hp, 1, _tr, dp, kk, hh, dp, Store.Add);
