@@ -34,7 +34,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     private readonly T* _dx2b, _dz1b, _dg1, _dgp, _dz1, _dx2, _y1;                  // [Kp, hp]
     private readonly T* _xt, _g2t;                                                   // [dp, Kp]
     private readonly T* _x2t, _g1t;                                                  // [hp, Kp]
-    private readonly T* _dxt, _dx2t;                                                 // [dp, Kp], [hp, Kp]
+    private readonly T* _dxt, _dx2t, _gpt;                                           // [dp, Kp], [hp, Kp], [hp, Kp]
     private readonly T* _a1, _p1, _a2, _p2, _da1, _da2, _dpr;                        // [Kp, Kp]
     private readonly T* _w2t;                                                        // [dp, hp] W2ᵀ
     private readonly T* _tr;                                                         // [hp, dp] W1ᵀ
@@ -58,7 +58,7 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         _a1 = Take(kp * kp); _p1 = Take(kp * kp); _a2 = Take(kp * kp); _p2 = Take(kp * kp);
         _da1 = Take(kp * kp); _da2 = Take(kp * kp); _dpr = Take(kp * kp);
         _w2t = Take(dp * hp); _tr = Take(hp * dp);
-        _dxt = Take(dp * kp); _dx2t = Take(hp * kp);
+        _dxt = Take(dp * kp); _dx2t = Take(hp * kp); _gpt = Take(hp * kp);
     }
 
     /// <summary>W1 [d, h] | b1 [h] | W2 [h, d] | b2 [d], padded.</summary>
@@ -90,9 +90,20 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Run(_z2, dp, _x2, hp, 1, _w2, dp, kk, hh, dp, Store.Set);
         for (int i = 0; i < kk; i++)
             Std[i] = RowOps<T, TV, S>.LnL2Grad(_z2 + i * dp, _b2, Gamma, Beta, Tgt + i * dp, Mask, dp, d, _xh + i * dp, _g2 + i * dp);
-        // Gp = G2·W2ᵀ (W2 transposed once: the backward uses W2ᵀ too);  G1 = Gp ⊙ gelu'(Z1)
-        SmallGemm<T, TV, S>.Transpose(_w2t, hp, _w2, dp, hh, d);
-        SmallGemm<T, TV, S>.Run(_gp, hp, _g2, dp, 1, _w2t, hp, kk, d, hp, Store.Set);
+        // Gp = G2·W2ᵀ;  G1 = Gp ⊙ gelu'(Z1)
+        if (update)
+        {
+            // Forward: Gpᵀ = W2·G2ᵀ [h, Kp] and a small transpose back; W2 itself is not transposed.
+            SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);
+            SmallGemm<T, TV, S>.Run(_gpt, kp, _w2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);
+            SmallGemm<T, TV, S>.Transpose(_gp, hp, _gpt, kp, hh, kp);
+        }
+        else
+        {
+            // The backward step (the only caller that does not update) uses W2ᵀ again.
+            SmallGemm<T, TV, S>.Transpose(_w2t, hp, _w2, dp, hh, d);
+            SmallGemm<T, TV, S>.Run(_gp, hp, _g2, dp, 1, _w2t, hp, kk, d, hp, Store.Set);
+        }
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.InnerG1(_gp + i * hp, _z1 + i * hp, _g1 + i * hp, hp, _exact);
         if (output)
         {
