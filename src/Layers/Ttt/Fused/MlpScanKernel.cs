@@ -34,9 +34,10 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     private readonly T* _dx2b, _dz1b, _dg1, _dgp, _dz1, _dx2, _y1;                  // [Kp, hp]
     private readonly T* _xt, _g2t;                                                   // [dp, Kp]
     private readonly T* _x2t, _g1t;                                                  // [hp, Kp]
-    private readonly T* _dxt, _dx2t, _gpt;                                           // [dp, Kp], [hp, Kp], [hp, Kp]
+    private readonly T* _dxt, _dz2t, _dz2bt;                                         // [dp, Kp] transposed results and factors
+    private readonly T* _dx2t, _gpt, _dx2bt;                                         // [hp, Kp]
+    private readonly T* _ne;                                                         // [Kp] −τ_last·lr_j, zero past the mini-batch
     private readonly T* _a1, _p1, _a2, _p2, _da1, _da2, _dpr;                        // [Kp, Kp]
-    private readonly T* _w2t;                                                        // [dp, hp] W2ᵀ
     private readonly T* _tr;                                                         // [hp, dp] W1ᵀ
 
     public MlpScanKernel(ScanIo<T> io) : base(io, Layout)
@@ -57,8 +58,9 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         _xt = Take(dp * kp); _g2t = Take(dp * kp); _x2t = Take(hp * kp); _g1t = Take(hp * kp);
         _a1 = Take(kp * kp); _p1 = Take(kp * kp); _a2 = Take(kp * kp); _p2 = Take(kp * kp);
         _da1 = Take(kp * kp); _da2 = Take(kp * kp); _dpr = Take(kp * kp);
-        _w2t = Take(dp * hp); _tr = Take(hp * dp);
+        _tr = Take(hp * dp);
         _dxt = Take(dp * kp); _dx2t = Take(hp * kp); _gpt = Take(hp * kp);
+        _dz2t = Take(dp * kp); _dz2bt = Take(dp * kp); _dx2bt = Take(hp * kp); _ne = Take(kp);
     }
 
     /// <summary>W1 [d, h] | b1 [h] | W2 [h, d] | b2 [d], padded.</summary>
@@ -90,20 +92,10 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Run(_z2, dp, _x2, hp, 1, _w2, dp, kk, hh, dp, Store.Set);
         for (int i = 0; i < kk; i++)
             Std[i] = RowOps<T, TV, S>.LnL2Grad(_z2 + i * dp, _b2, Gamma, Beta, Tgt + i * dp, Mask, dp, d, _xh + i * dp, _g2 + i * dp);
-        // Gp = G2·W2ᵀ;  G1 = Gp ⊙ gelu'(Z1)
-        if (update)
-        {
-            // Forward: Gpᵀ = W2·G2ᵀ [h, Kp] and a small transpose back; W2 itself is not transposed.
-            SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);
-            SmallGemm<T, TV, S>.Run(_gpt, kp, _w2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);
-            SmallGemm<T, TV, S>.Transpose(_gp, hp, _gpt, kp, hh, kp);
-        }
-        else
-        {
-            // The backward step (the only caller that does not update) uses W2ᵀ again.
-            SmallGemm<T, TV, S>.Transpose(_w2t, hp, _w2, dp, hh, d);
-            SmallGemm<T, TV, S>.Run(_gp, hp, _g2, dp, 1, _w2t, hp, kk, d, hp, Store.Set);
-        }
+        // Gp = G2·W2ᵀ as Gpᵀ = W2·G2ᵀ [h, Kp] and a small transpose back (W2 itself is never transposed);  G1 = Gp ⊙ gelu'(Z1)
+        SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);
+        SmallGemm<T, TV, S>.Run(_gpt, kp, _w2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);
+        SmallGemm<T, TV, S>.Transpose(_gp, hp, _gpt, kp, hh, kp);
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.InnerG1(_gp + i * hp, _z1 + i * hp, _g1 + i * hp, hp, _exact);
         if (output)
         {
@@ -149,26 +141,27 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         // dX = −diag(e)·G1·dW1ᵀ;  dX2 = −diag(e)·G2·dW2ᵀ
         SmallGemm<T, TV, S>.Run(_y1, hp, X, dp, 1, dw1, hp, kk, d, hp, Store.Set);
         SmallGemm<T, TV, S>.Run(_y2, dp, _x2, hp, 1, dw2, dp, kk, hh, dp, Store.Set);
-        // DXᵀ = dW1·G1ᵀ and dX2ᵀ = dW2·G2ᵀ: the carry times the small transposed factors (also needed for dP1, dP2
-        // below), then two small transposes back, instead of transposing the d×h carry twice per mini-batch.
+        // The products with the d×h matrices (carry, state) that would need them transposed are done transposed:
+        // Cᵀ = M·Aᵀ with the small factor A transposed instead, then one small transpose back. DXᵀ = dW1·G1ᵀ here;
+        // dX2 is built as dX2ᵀ [h, Kp] throughout (dW2·G2ᵀ, then + X2bᵀ·dA2 and + W2·dZ2ᵀ) and transposed once.
+        // G2ᵀ is the forward step's; G1ᵀ also serves dP1 below.
         SmallGemm<T, TV, S>.Transpose(_g1t, kp, _g1, hp, kp, hh);                                // G1ᵀ [h, Kp]
-        SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);                                 // G2ᵀ [d, Kp]
         SmallGemm<T, TV, S>.Run(_dxt, kp, dw1, hp, 1, _g1t, kp, d, hh, kp, Store.Set);          // DXᵀ = dW1·G1ᵀ [d, Kp]
         SmallGemm<T, TV, S>.Transpose(DX, dp, _dxt, kp, d, kp);
         SmallGemm<T, TV, S>.Run(_dx2t, kp, dw2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);         // dX2ᵀ = dW2·G2ᵀ [h, Kp]
-        SmallGemm<T, TV, S>.Transpose(_dx2, hp, _dx2t, kp, hh, kp);
         double tl = Io.Tau[kk - 1];
+        new Span<T>(_ne, kp).Clear();
         for (int j = 0; j < kk; j++)
         {
+            _ne[j] = Num.Of<T>(-tl * Lr[j]);
             TV ne = S.Splat(-tl * Lr[j]);
             TV dot = S.Zero;
-            T* y1 = _y1 + j * hp, g1 = _g1 + j * hp, dg1 = _dg1 + j * hp, dx2 = _dx2 + j * hp;
+            T* y1 = _y1 + j * hp, g1 = _g1 + j * hp, dg1 = _dg1 + j * hp;
             for (int c = 0; c < hp; c += w)
             {
                 TV yv = S.Add(S.Load(y1 + c), S.Load(db1 + c));
                 dot = S.Fma(yv, S.Load(g1 + c), dot);
                 S.Store(dg1 + c, S.Mul(ne, yv));
-                S.Store(dx2 + c, S.Mul(ne, S.Load(dx2 + c)));
             }
             T* y2 = _y2 + j * dp, g2 = _g2 + j * dp, dg2 = _dg2 + j * dp, dx = DX + j * dp;
             for (int c = 0; c < dp; c += w)
@@ -180,15 +173,19 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
             }
             De[j] = -S.Sum(dot);
         }
+        for (int r = 0; r < hh; r++)                                                             // dX2ᵀ ⊙= e (columns)
+            for (int c = 0; c < kp; c += w) S.Store(_dx2t + r * kp + c, S.Mul(S.Load(_dx2t + r * kp + c), S.Load(_ne + c)));
         LastRowBackward(kk);
 
         // Z2b = X2b·W2 + b2 − P2·G2
-        SmallGemm<T, TV, S>.Run(_dx2b, hp, _dz2b, dp, 1, _w2t, hp, kk, d, hp, Store.Set);      // dX2b = dZ2b·W2ᵀ
+        SmallGemm<T, TV, S>.Transpose(_dz2bt, kp, _dz2b, dp, kp, d);
+        SmallGemm<T, TV, S>.Run(_dx2bt, kp, _w2, dp, 1, _dz2bt, kp, hh, d, kp, Store.Set);      // dX2bᵀ = W2·dZ2bᵀ
+        SmallGemm<T, TV, S>.Transpose(_dx2b, hp, _dx2bt, kp, hh, kp);
         SmallGemm<T, TV, S>.Run(_dg2, dp, _p2, 1, kp, _dz2b, dp, kk, kk, dp, Store.Sub);       // dG2 −= P2ᵀ·dZ2b
         SmallGemm<T, TV, S>.Run(_dpr, kp, _dz2b, dp, 1, _g2t, kp, kk, d, kp, Store.Set);
         BuildDA(kk, _a2, _dpr, _da2);
         SmallGemm<T, TV, S>.Run(_dx2b, hp, _da2, kp, 1, _x2, hp, kk, kk, hp, Store.Add);       // dX2b += dA2·X2
-        SmallGemm<T, TV, S>.Run(_dx2, hp, _da2, 1, kp, _x2b, hp, kk, kk, hp, Store.Add);       // dX2 += dA2ᵀ·X2b
+        SmallGemm<T, TV, S>.Run(_dx2t, kp, _x2b, 1, hp, _da2, kp, hh, kk, kp, Store.Add);      // dX2ᵀ += X2bᵀ·dA2
 
         // X2b = gelu(Z1b);  Z1b = Q·W1 + b1 − P1·G1
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.MulGeluPrimeExact(_dx2b + i * hp, _z1b + i * hp, _dz1b + i * hp, hp);
@@ -210,8 +207,10 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
                 _dz2 + i * dp, dt, DGamma, DBeta);
             for (int c = 0; c < dp; c += w) S.Store(dx + c, S.Sub(S.Load(dx + c), S.Load(dt + c)));
         }
-        // Z2 = X2·W2 + b2: dX2 += dZ2·W2ᵀ;  X2 = gelu(Z1): dZ1 += dX2 ⊙ gelu'_exact(Z1)
-        SmallGemm<T, TV, S>.Run(_dx2, hp, _dz2, dp, 1, _w2t, hp, kk, d, hp, Store.Add);
+        // Z2 = X2·W2 + b2: dX2ᵀ += W2·dZ2ᵀ, then dX2 back in rows;  X2 = gelu(Z1): dZ1 += dX2 ⊙ gelu'_exact(Z1)
+        SmallGemm<T, TV, S>.Transpose(_dz2t, kp, _dz2, dp, kp, d);
+        SmallGemm<T, TV, S>.Run(_dx2t, kp, _w2, dp, 1, _dz2t, kp, hh, d, kp, Store.Add);
+        SmallGemm<T, TV, S>.Transpose(_dx2, hp, _dx2t, kp, hh, kp);
         for (int i = 0; i < kk; i++) RowOps<T, TV, S>.AddMulGeluPrimeExact(_dx2 + i * hp, _z1 + i * hp, _dz1 + i * hp, hp);
         // Z1 = X·W1, Q·W1: dQ += dZ1b·W1ᵀ;  dX += dZ1·W1ᵀ
         SmallGemm<T, TV, S>.Transpose(_tr, dp, _w1, hp, d, hh);                                  // W1ᵀ [h, d]
