@@ -34,9 +34,9 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
     private readonly T* _dx2b, _dz1b, _dg1, _dgp, _dz1, _dx2, _y1;                  // [Kp, hp]
     private readonly T* _xt, _g2t;                                                   // [dp, Kp]
     private readonly T* _x2t, _g1t;                                                  // [hp, Kp]
-    private readonly T* _dxt, _dz2t, _dz2bt;                                         // [dp, Kp] transposed results and factors
+    private readonly T* _dxt, _dz2t, _dz2bt;                                         // [dp, Kp] transposed
     private readonly T* _dx2t, _gpt, _dx2bt;                                         // [hp, Kp]
-    private readonly T* _ne;                                                         // [Kp] −τ_last·lr_j, zero past the mini-batch
+    private readonly T* _ne;                                                         // [Kp] −τ_last·lr_j, 0 past kk
     private readonly T* _a1, _p1, _a2, _p2, _da1, _da2, _dpr;                        // [Kp, Kp]
     private readonly T* _tr;                                                         // [hp, dp] W1ᵀ
 
@@ -92,7 +92,8 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         SmallGemm<T, TV, S>.Run(_z2, dp, _x2, hp, 1, _w2, dp, kk, hh, dp, Store.Set);
         for (int i = 0; i < kk; i++)
             Std[i] = RowOps<T, TV, S>.LnL2Grad(_z2 + i * dp, _b2, Gamma, Beta, Tgt + i * dp, Mask, dp, d, _xh + i * dp, _g2 + i * dp);
-        // Gp = G2·W2ᵀ as Gpᵀ = W2·G2ᵀ [h, Kp] and a small transpose back (W2 itself is never transposed);  G1 = Gp ⊙ gelu'(Z1)
+        // Gp = G2·W2ᵀ, computed as Gpᵀ = W2·G2ᵀ [h, Kp] and a small transpose back (W2 itself is never transposed);
+        // G1 = Gp ⊙ gelu'(Z1)
         SmallGemm<T, TV, S>.Transpose(_g2t, kp, _g2, dp, kp, d);
         SmallGemm<T, TV, S>.Run(_gpt, kp, _w2, dp, 1, _g2t, kp, hh, d, kp, Store.Set);
         SmallGemm<T, TV, S>.Transpose(_gp, hp, _gpt, kp, hh, kp);
