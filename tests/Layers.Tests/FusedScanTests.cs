@@ -159,12 +159,12 @@ public class FusedScanTests
     /// <summary>
     /// float32: both paths round differently, so the fused op is held to the composed float32 path's own rounding
     /// error against a float64 oracle on the same (float32-rounded) inputs: at most 8× it plus 1e-5 (≈ 80 ulp, a
-    /// floor for cases where the composed path happens to round well). Observed: fused/composed mostly ≤ 3.6, worst on
-    /// d = 3 LayerNorms, where both reach 1e-4. The floor was 2e-6 until a random case (T = 1, d = 6, K = 1,
+    /// floor for cases where the composed path happens to round well). Observed: fused/composed mostly ≤ 3.6, worst
+    /// on d = 3 LayerNorms, where both reach 1e-4. The floor was 2e-6 until a random case (T = 1, d = 6, K = 1,
     /// TTT-MLP with the exact GELU derivative) put the gradient of lr, a sum with cancellation, 4.6e-6 off while the
-    /// composed path happened to be 2.8e-7 off. LayerNorms over d ≤ 4 features amplify rounding most: there the floor
-    /// is 1e-4, after a random d = 3 TTT-MLP case put the gradient of v 4.6e-5 off while the composed path happened
-    /// to be 3.9e-6 off.
+    /// composed path happened to be 2.8e-7 off. LayerNorms over d ≤ 4 features amplify rounding most: there the
+    /// floor is 1e-4, after a random d = 3 TTT-MLP case put the gradient of v 4.6e-5 off while the composed path
+    /// happened to be 3.9e-6 off.
     /// </summary>
     private static bool Float32Agrees(ScanCase c)
     {
