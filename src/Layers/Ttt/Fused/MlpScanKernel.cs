@@ -154,8 +154,9 @@ internal sealed unsafe class MlpScanKernel<T, TV, S> : ScanKernel<T, TV, S> wher
         new Span<T>(_ne, kp).Clear();
         for (int j = 0; j < kk; j++)
         {
-            _ne[j] = Num.Of<T>(-tl * Lr[j]);
-            TV ne = S.Splat(-tl * Lr[j]);
+            double e = -tl * Lr[j];
+            _ne[j] = Num.Of<T>(e);
+            TV ne = S.Splat(e);
             TV dot = S.Zero;
             T* y1 = _y1 + j * hp, g1 = _g1 + j * hp, dg1 = _dg1 + j * hp;
             for (int c = 0; c < hp; c += w)
